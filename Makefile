@@ -1,0 +1,46 @@
+# Punctual. Quick start: `make run` (the whole system) and `make test` (the whole suite).
+# Both create .venv and install on first use; with DATABASE_URL/REDIS_URL unset they start
+# embedded PostgreSQL and Redis under .data/.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: install run test lint fuzz soak bench stop clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[embedded,test]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/punctual dev
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check api beat workers shared tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+fuzz: install
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -m "not slow" tests/unit $(PYTEST_ARGS)
+
+soak: install
+	PUNCTUAL_SOAK=1 $(BIN)/python -m pytest -m soak $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python bench/cron_bench.py
+
+stop:
+	$(BIN)/python -c 'from pathlib import Path; from api.embedded import stop_postgres; stop_postgres(Path(".data/pg"))'
+
+clean: stop
+	rm -rf $(VENV) .data

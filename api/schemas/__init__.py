@@ -1,0 +1,1 @@
+"""marshmallow schemas: they load requests and dump responses."""

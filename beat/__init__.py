@@ -1,0 +1,1 @@
+"""Beat: a PostgreSQL-backed celery.beat.Scheduler that fires every due slot exactly once."""

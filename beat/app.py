@@ -1,0 +1,7 @@
+"""The Celery app beat runs with: `celery -A beat.app beat -S beat.scheduler:PunctualScheduler`."""
+
+from __future__ import annotations
+
+from shared.celery_app import create_celery_app
+
+app = create_celery_app()

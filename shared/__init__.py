@@ -1,0 +1,1 @@
+"""Punctual's foundation: settings, database, migrations, domain model, time engine, SQL."""

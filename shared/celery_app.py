@@ -1,0 +1,73 @@
+"""The one Celery app: broker, queues, routes and task names that beat and workers agree on.
+
+Beat publishes by task name and never imports workers; workers register tasks on this app.
+Configuration is read from Settings on first use (Celery's on_configure), never at import.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from kombu import Exchange, Queue
+
+from shared.settings import Settings, load_settings
+
+RUNS_QUEUE = "runs"
+DELIVERY_KINDS = ("email", "sftp", "webhook", "slack")
+DELIVERY_QUEUES = {kind: f"deliver.{kind}" for kind in DELIVERY_KINDS}
+
+TASK_START_RUNS = "punctual.runs.start_batch"
+TASK_EXECUTE_RUN = "punctual.runs.execute"
+TASK_DELIVER = {kind: f"punctual.deliver.{kind}" for kind in DELIVERY_KINDS}
+
+# Redis re-delivers an unacknowledged message after the visibility timeout. It must exceed the
+# longest task plus its longest retry countdown, or a slow task would run twice at once.
+VISIBILITY_TIMEOUT_S = 4 * 3600
+
+
+def _queue(name: str) -> Queue:
+    return Queue(name, Exchange(name, type="direct"), routing_key=name)
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """Return the Celery configuration for these settings."""
+    return {
+        "broker_url": settings.redis_url,
+        "broker_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT_S},
+        "broker_connection_retry_on_startup": True,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "result_serializer": "json",
+        "task_ignore_result": True,  # run state lives in PostgreSQL, not in a result backend
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_default_queue": RUNS_QUEUE,
+        # Each queue gets its own direct exchange and routing key; sharing Celery's defaults
+        # would bind every queue to one key and copy each message into all of them.
+        "task_queues": [_queue(RUNS_QUEUE), *(_queue(q) for q in DELIVERY_QUEUES.values())],
+        "task_default_exchange": RUNS_QUEUE,
+        "task_default_routing_key": RUNS_QUEUE,
+        "task_routes": {
+            TASK_START_RUNS: {"queue": RUNS_QUEUE, "routing_key": RUNS_QUEUE},
+            TASK_EXECUTE_RUN: {"queue": RUNS_QUEUE, "routing_key": RUNS_QUEUE},
+            **{TASK_DELIVER[k]: {"queue": DELIVERY_QUEUES[k], "routing_key": DELIVERY_QUEUES[k]}
+               for k in DELIVERY_KINDS},
+        },
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "timezone": "UTC",
+        "enable_utc": True,
+    }
+
+
+def create_celery_app(settings: Settings | None = None) -> Celery:
+    """Create the Punctual Celery app; with no settings they are loaded on first use."""
+    app = Celery("punctual", set_as_current=False)
+    if settings is not None:
+        app.conf.update(celery_config(settings))
+    else:
+        # A promise: Celery calls it when the configuration is first needed, not at import.
+        app.add_defaults(lambda: celery_config(load_settings()))
+    return app

@@ -1,0 +1,35 @@
+"""Domain errors. They know nothing of HTTP; api/errors.py maps them to status codes."""
+
+from __future__ import annotations
+
+
+class PunctualError(Exception):
+    """Base of every error Punctual raises on purpose; `detail` is safe to show a caller."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class InvalidInput(PunctualError):
+    """The caller sent something we cannot accept (maps to 400)."""
+
+
+class Unauthorized(PunctualError):
+    """Missing, malformed, unknown or revoked credentials (maps to 401)."""
+
+
+class NotFound(PunctualError):
+    """The resource does not exist in the caller's organization (maps to 404)."""
+
+
+class Conflict(PunctualError):
+    """The request clashes with existing state, e.g. a duplicate (maps to 409)."""
+
+
+class BadState(PunctualError):
+    """The resource is in a state that forbids the operation (maps to 409)."""
+
+
+class ConfigError(PunctualError):
+    """Settings from the environment are missing or malformed (fails at start)."""

@@ -1,0 +1,38 @@
+"""SQL migrations: numbered .sql files applied in order, each once, recorded in a table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# Any fixed number; it only has to be the same for every process that migrates.
+_LOCK_KEY = 7_283_614_001
+
+
+def list_migrations(directory: Path = MIGRATIONS_DIR) -> list[Path]:
+    """Return the migration files ordered by their numeric prefix."""
+    return sorted(directory.glob("[0-9][0-9][0-9][0-9]_*.sql"), key=lambda p: p.name)
+
+
+def apply_migrations(conn: psycopg.Connection, directory: Path = MIGRATIONS_DIR) -> list[str]:
+    """Apply the migrations not yet recorded and return their names; raises psycopg.Error."""
+    applied: list[str] = []
+    with conn.transaction():
+        # An advisory lock makes concurrent `punctual migrate` runs (several containers
+        # starting at once) wait for each other instead of applying a file twice.
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+        conn.execute(
+            """CREATE TABLE IF NOT EXISTS schema_migrations (
+                   name text PRIMARY KEY,
+                   applied_at timestamptz NOT NULL DEFAULT now())"""
+        )
+        done = {row[0] for row in conn.execute("SELECT name FROM schema_migrations")}
+        for path in list_migrations(directory):
+            if path.name in done:
+                continue
+            conn.execute(path.read_text())  # type: ignore[arg-type]
+            conn.execute("INSERT INTO schema_migrations (name) VALUES (%s)", (path.name,))
+            applied.append(path.name)
+    return applied

@@ -1,0 +1,154 @@
+"""Settings: one frozen dataclass built once from the environment, strictly parsed."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shared.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SMTP_TLS_MODES = ("none", "starttls", "ssl")
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    redis_url: str
+    secret_key: str
+    port: int = 8000
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_tls: str = "none"
+    mail_from: str = "punctual@localhost"
+    outbound_allowlist: tuple[str, ...] = ()
+    db_pool_min: int = 1
+    db_pool_max: int = 10
+    beat_max_sleep_s: float = 5.0
+    beat_batch_size: int = 1000
+    beat_publish_batch: int = 500
+    beat_republish_after_s: float = 300.0
+    misfire_run_all_cap: int = 100
+    max_body_bytes: int = 1_048_576
+    rate_limit: str = "600 per minute"
+    http_connect_timeout_s: float = 5.0
+    http_read_timeout_s: float = 30.0
+    consecutive_failures_to_disable: int = 10
+    data_sources: Mapping[str, str] = field(default_factory=dict)
+    public_url: str = "http://127.0.0.1:8000"
+
+
+def embedded_services_file(env: Mapping[str, str] | None = None) -> Path:
+    """Where `make run`/`make test` record the URLs of the embedded servers they started."""
+    env = os.environ if env is None else env
+    data_dir = Path(env.get("PUNCTUAL_DATA_DIR") or REPO_ROOT / ".data")
+    return data_dir / "services.json"
+
+
+def _embedded_defaults(env: Mapping[str, str]) -> dict[str, str]:
+    # `punctual` commands run from this checkout while `make run` is up find the embedded
+    # PostgreSQL and Redis (and the dev secret) here, so they need no setup of their own.
+    path = embedded_services_file(env)
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {k: str(v) for k, v in data.items() if isinstance(k, str)}
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive, got {value}")
+    return value
+
+
+def _data_sources(env: Mapping[str, str]) -> dict[str, str]:
+    raw = env.get("PUNCTUAL_DATA_SOURCES")
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise ConfigError('PUNCTUAL_DATA_SOURCES must be a JSON object {"name": "postgresql://..."}') from None
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise ConfigError('PUNCTUAL_DATA_SOURCES must be a JSON object {"name": "postgresql://..."}')
+    return dict(value)
+
+
+def _required(env: Mapping[str, str], fallback: Mapping[str, str], name: str) -> str:
+    value = env.get(name) or fallback.get(name)
+    if not value:
+        raise ConfigError(
+            f"{name} is not set (export it, or start the embedded services with `make run`)"
+        )
+    return value
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Build Settings from the environment; raises ConfigError naming the bad variable."""
+    env = os.environ if env is None else env
+    fallback = _embedded_defaults(env)
+    secret_key = _required(env, fallback, "PUNCTUAL_SECRET_KEY")
+    if len(secret_key) < 16:
+        raise ConfigError("PUNCTUAL_SECRET_KEY must be at least 16 characters")
+    smtp_tls = env.get("PUNCTUAL_SMTP_TLS", "none").lower()
+    if smtp_tls not in SMTP_TLS_MODES:
+        raise ConfigError(f"PUNCTUAL_SMTP_TLS must be one of {', '.join(SMTP_TLS_MODES)}, got {smtp_tls!r}")
+    allowlist = tuple(
+        item.strip() for item in env.get("PUNCTUAL_OUTBOUND_ALLOWLIST", "").split(",") if item.strip()
+    )
+    port = _int(env, "PORT", 8000, minimum=1)
+    return Settings(
+        database_url=_required(env, fallback, "DATABASE_URL"),
+        redis_url=_required(env, fallback, "REDIS_URL"),
+        secret_key=secret_key,
+        port=port,
+        smtp_host=env.get("PUNCTUAL_SMTP_HOST", "127.0.0.1"),
+        smtp_port=_int(env, "PUNCTUAL_SMTP_PORT", 25, minimum=1),
+        smtp_username=env.get("PUNCTUAL_SMTP_USERNAME") or None,
+        smtp_password=env.get("PUNCTUAL_SMTP_PASSWORD") or None,
+        smtp_tls=smtp_tls,
+        mail_from=env.get("PUNCTUAL_MAIL_FROM", "punctual@localhost"),
+        outbound_allowlist=allowlist,
+        db_pool_min=_int(env, "PUNCTUAL_DB_POOL_MIN", 1),
+        db_pool_max=_int(env, "PUNCTUAL_DB_POOL_MAX", 10, minimum=1),
+        beat_max_sleep_s=_float(env, "PUNCTUAL_BEAT_MAX_SLEEP", 5.0),
+        beat_batch_size=_int(env, "PUNCTUAL_BEAT_BATCH_SIZE", 1000, minimum=1),
+        beat_publish_batch=_int(env, "PUNCTUAL_BEAT_PUBLISH_BATCH", 500, minimum=1),
+        beat_republish_after_s=_float(env, "PUNCTUAL_BEAT_REPUBLISH_AFTER", 300.0),
+        misfire_run_all_cap=_int(env, "PUNCTUAL_MISFIRE_RUN_ALL_CAP", 100, minimum=1),
+        max_body_bytes=_int(env, "PUNCTUAL_MAX_BODY_BYTES", 1_048_576, minimum=1024),
+        rate_limit=env.get("PUNCTUAL_RATE_LIMIT", "600 per minute"),
+        http_connect_timeout_s=_float(env, "PUNCTUAL_HTTP_CONNECT_TIMEOUT", 5.0),
+        http_read_timeout_s=_float(env, "PUNCTUAL_HTTP_READ_TIMEOUT", 30.0),
+        consecutive_failures_to_disable=_int(env, "PUNCTUAL_DISABLE_AFTER_FAILURES", 10, minimum=1),
+        data_sources=_data_sources(env),
+        public_url=env.get("PUNCTUAL_PUBLIC_URL", f"http://127.0.0.1:{port}"),
+    )

@@ -1,0 +1,89 @@
+"""SQL for runs: manual and test triggers, the worker's claim, and reads for the API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import datetime
+from uuid import UUID
+
+import psycopg
+from psycopg.rows import class_row
+
+
+@dataclass(frozen=True)
+class Run:
+    id: UUID
+    organization_id: UUID
+    schedule_id: UUID
+    scheduled_for: datetime
+    trigger: str
+    is_test: bool
+    status: str
+    publish_count: int
+    deliveries_total: int
+    deliveries_delivered: int
+    deliveries_failed: int
+    created_at: datetime
+    published_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+
+
+RUN_COLUMNS = ", ".join(f.name for f in fields(Run))
+TERMINAL_STATUSES = ("complete", "error_delivered", "failed", "skipped")
+
+
+def insert_triggered_run(conn: psycopg.Connection, organization_id: UUID, schedule_id: UUID,
+                         *, trigger: str, is_test: bool = False) -> Run:
+    """Insert a run due now (manual trigger or test delivery); beat's relay publishes it."""
+    with conn.cursor(row_factory=class_row(Run)) as cur:
+        # clock_timestamp() differs per statement, so two triggers in one second are two runs.
+        cur.execute(
+            f"""INSERT INTO runs (organization_id, schedule_id, scheduled_for, trigger, is_test)
+                VALUES (%s, %s, clock_timestamp(), %s, %s) RETURNING {RUN_COLUMNS}""",
+            (organization_id, schedule_id, trigger, is_test),
+        )
+        row = cur.fetchone()
+    assert row is not None
+    return row
+
+
+def get_run(conn: psycopg.Connection, organization_id: UUID, run_id: UUID) -> Run | None:
+    """Return a run of the organization, or None."""
+    with conn.cursor(row_factory=class_row(Run)) as cur:
+        cur.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE id = %s AND organization_id = %s",
+                    (run_id, organization_id))
+        return cur.fetchone()
+
+
+def list_runs(conn: psycopg.Connection, organization_id: UUID, schedule_id: UUID, *, limit: int,
+              before: tuple[datetime, UUID] | None = None) -> list[Run]:
+    """Return a schedule's runs, newest slot first, keyset-paged after `before`."""
+    keyset = "AND (scheduled_for, id) < (%s, %s)" if before else ""
+    params: list[object] = [schedule_id, organization_id, *(before or ()), limit]
+    with conn.cursor(row_factory=class_row(Run)) as cur:
+        cur.execute(
+            f"""SELECT {RUN_COLUMNS} FROM runs WHERE schedule_id = %s AND organization_id = %s {keyset}
+                ORDER BY scheduled_for DESC, id DESC LIMIT %s""",
+            params,
+        )
+        return cur.fetchall()
+
+
+def claim_run(conn: psycopg.Connection, run_id: UUID) -> Run | None:
+    """Mark a pending or published run running; None if it started already (redelivery)."""
+    with conn.cursor(row_factory=class_row(Run)) as cur:
+        cur.execute(
+            f"""UPDATE runs SET status = 'running', started_at = now()
+                WHERE id = %s AND status IN ('pending', 'published') RETURNING {RUN_COLUMNS}""",
+            (run_id,),
+        )
+        return cur.fetchone()
+
+
+def get_run_unscoped(conn: psycopg.Connection, run_id: UUID) -> Run | None:
+    """Return a run by id alone (workers, which hold ids from our own messages)."""
+    with conn.cursor(row_factory=class_row(Run)) as cur:
+        cur.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE id = %s", (run_id,))
+        return cur.fetchone()

@@ -1,0 +1,168 @@
+"""SQL for schedules and their subscribers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg.rows import class_row
+from psycopg.types.json import Jsonb
+
+
+@dataclass(frozen=True)
+class Schedule:
+    id: UUID
+    organization_id: UUID
+    command_id: UUID | None
+    name: str
+    kind: str
+    cron_expression: str | None
+    execute_at: datetime | None
+    timezone: str
+    enabled: bool
+    paused_at: datetime | None
+    system_disabled_at: datetime | None
+    system_disabled_reason: str | None
+    run_mode: str
+    fan_out: bool
+    destination_type: str
+    destination: dict[str, Any]
+    format: str
+    format_options: dict[str, Any]
+    filters: dict[str, Any]
+    alert_condition: str | None
+    misfire_policy: str
+    retry_max_attempts: int
+    retry_base_delay_s: float
+    retry_max_delay_s: float
+    next_run_at: datetime | None
+    last_run_at: datetime | None
+    last_status: str | None
+    last_completed_at: datetime | None
+    consecutive_failures: int
+    skipped_slots: int
+    done_at: datetime | None
+    created_by_user_id: UUID | None
+    created_at: datetime
+    updated_at: datetime
+
+
+SCHEDULE_COLUMNS = ", ".join(f.name for f in fields(Schedule))
+# Columns a caller may set on insert/update; everything else is owned by beat and workers.
+WRITABLE_COLUMNS = frozenset({
+    "command_id", "name", "kind", "cron_expression", "execute_at", "timezone", "enabled",
+    "run_mode", "fan_out", "destination_type", "destination", "destination_secret", "format",
+    "format_options", "filters", "alert_condition", "misfire_policy", "retry_max_attempts",
+    "retry_base_delay_s", "retry_max_delay_s", "next_run_at", "created_by_user_id",
+})
+_JSON_COLUMNS = frozenset({"destination", "format_options", "filters"})
+
+
+def _adapt(column: str, value: Any) -> Any:
+    return Jsonb(value) if column in _JSON_COLUMNS else value
+
+
+def insert_schedule(conn: psycopg.Connection, organization_id: UUID, values: dict[str, Any]) -> Schedule:
+    """Insert a schedule from writable column values; raises ValueError on an unknown column."""
+    unknown = set(values) - WRITABLE_COLUMNS
+    if unknown:
+        raise ValueError(f"not writable: {sorted(unknown)}")
+    columns = ["organization_id", *values]
+    params = [organization_id, *(_adapt(c, v) for c, v in values.items())]
+    placeholders = ", ".join(["%s"] * len(columns))
+    with conn.cursor(row_factory=class_row(Schedule)) as cur:
+        cur.execute(
+            f"INSERT INTO schedules ({', '.join(columns)}) VALUES ({placeholders}) RETURNING {SCHEDULE_COLUMNS}",
+            params,
+        )
+        row = cur.fetchone()
+    assert row is not None
+    return row
+
+
+def update_schedule(conn: psycopg.Connection, organization_id: UUID, schedule_id: UUID,
+                    values: dict[str, Any]) -> Schedule | None:
+    """Update writable columns of a live schedule; return it, or None if it does not exist."""
+    unknown = set(values) - WRITABLE_COLUMNS
+    if unknown:
+        raise ValueError(f"not writable: {sorted(unknown)}")
+    assignments = ", ".join(f"{c} = %s" for c in values)
+    params = [*(_adapt(c, v) for c, v in values.items()), schedule_id, organization_id]
+    with conn.cursor(row_factory=class_row(Schedule)) as cur:
+        cur.execute(
+            f"""UPDATE schedules SET {assignments}{', ' if assignments else ''}updated_at = now()
+                WHERE id = %s AND organization_id = %s AND deleted_at IS NULL
+                RETURNING {SCHEDULE_COLUMNS}""",
+            params,
+        )
+        return cur.fetchone()
+
+
+def get_schedule(conn: psycopg.Connection, organization_id: UUID, schedule_id: UUID,
+                 *, for_update: bool = False) -> Schedule | None:
+    """Return a live schedule of the organization, or None."""
+    lock = " FOR UPDATE" if for_update else ""
+    with conn.cursor(row_factory=class_row(Schedule)) as cur:
+        cur.execute(
+            f"""SELECT {SCHEDULE_COLUMNS} FROM schedules
+                WHERE id = %s AND organization_id = %s AND deleted_at IS NULL{lock}""",
+            (schedule_id, organization_id),
+        )
+        return cur.fetchone()
+
+
+def get_schedule_secret(conn: psycopg.Connection, schedule_id: UUID) -> bytes | None:
+    """Return the encrypted destination secret of a schedule (workers decrypt it)."""
+    row = conn.execute("SELECT destination_secret FROM schedules WHERE id = %s", (schedule_id,)).fetchone()
+    return bytes(row[0]) if row and row[0] is not None else None
+
+
+def soft_delete_schedule(conn: psycopg.Connection, organization_id: UUID, schedule_id: UUID) -> bool:
+    """Mark a schedule deleted (its runs stay on record); return whether one was deleted."""
+    cur = conn.execute(
+        """UPDATE schedules SET deleted_at = now(), next_run_at = NULL, updated_at = now()
+           WHERE id = %s AND organization_id = %s AND deleted_at IS NULL""",
+        (schedule_id, organization_id),
+    )
+    return cur.rowcount == 1
+
+
+def set_subscribers(conn: psycopg.Connection, organization_id: UUID, schedule_id: UUID,
+                    user_ids: list[UUID]) -> int:
+    """Add users as subscribers (existing ones are kept); return how many were added."""
+    cur = conn.execute(
+        """INSERT INTO schedule_subscribers (schedule_id, user_id, organization_id)
+           SELECT %s, u.id, u.organization_id FROM users u
+           WHERE u.organization_id = %s AND u.id = ANY(%s)
+           ON CONFLICT DO NOTHING""",
+        (schedule_id, organization_id, user_ids),
+    )
+    return cur.rowcount
+
+
+def remove_subscribers(conn: psycopg.Connection, organization_id: UUID, schedule_id: UUID,
+                       user_ids: list[UUID]) -> int:
+    """Remove users from a schedule's subscribers; return how many were removed."""
+    cur = conn.execute(
+        """DELETE FROM schedule_subscribers
+           WHERE schedule_id = %s AND organization_id = %s AND user_id = ANY(%s)""",
+        (schedule_id, organization_id, user_ids),
+    )
+    return cur.rowcount
+
+
+def list_subscriber_ids(conn: psycopg.Connection, schedule_id: UUID) -> list[UUID]:
+    """Return the user ids subscribed to a schedule, oldest first."""
+    rows = conn.execute(
+        "SELECT user_id FROM schedule_subscribers WHERE schedule_id = %s ORDER BY created_at, user_id",
+        (schedule_id,),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def notify_beat(conn: psycopg.Connection) -> None:
+    """Wake every beat at commit (created, changed, resumed or triggered schedule)."""
+    conn.execute("SELECT pg_notify('punctual_wakeup', '')")

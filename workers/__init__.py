@@ -1,0 +1,1 @@
+"""Workers: execute runs (commands, run modes) and deliver them (destinations, retries)."""

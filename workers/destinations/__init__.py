@@ -1,0 +1,16 @@
+"""Destinations: one module per kind behind one interface, and the registry that maps kinds."""
+
+from __future__ import annotations
+
+from shared.settings import Settings
+from workers.destinations.base import Destination
+from workers.destinations.webhook import WebhookDestination
+
+REGISTRY: dict[str, type[Destination]] = {
+    "webhook": WebhookDestination,
+}
+
+
+def get_destination(kind: str, settings: Settings) -> Destination:
+    """Return the destination for a kind; raises KeyError for an unknown kind."""
+    return REGISTRY[kind](settings)

@@ -1,0 +1,59 @@
+"""The one interface every destination implements."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from uuid import UUID
+
+from shared.settings import Settings
+
+
+class DeliveryError(Exception):
+    """A failed send; `permanent` ones are not retried, `retry_after_s` honours the receiver."""
+
+    def __init__(self, message: str, *, permanent: bool = False, response_code: int | None = None,
+                 retry_after_s: float | None = None, disable_destination: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.permanent = permanent
+        self.response_code = response_code
+        self.retry_after_s = retry_after_s
+        self.disable_destination = disable_destination
+
+
+@dataclass(frozen=True)
+class Artifact:
+    content_type: str
+    filename: str
+    body: bytes
+    sha256: str = ""
+
+
+@dataclass(frozen=True)
+class DeliveryContext:
+    """What a destination needs to know about one delivery."""
+    delivery_id: UUID
+    run_id: UUID
+    schedule_id: UUID
+    schedule_name: str
+    scheduled_for: str
+    attempt: int
+    destination: dict[str, Any]
+    secrets: dict[str, Any]
+    recipients: list[str] = field(default_factory=list)
+    idempotency_key: str = ""
+
+
+@dataclass(frozen=True)
+class Receipt:
+    response_code: int | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+class Destination(Protocol):
+    def __init__(self, settings: Settings) -> None: ...
+
+    def send(self, delivery: DeliveryContext, artifact: Artifact) -> Receipt:
+        """Deliver the artifact; raises DeliveryError."""
+        ...
