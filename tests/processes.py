@@ -91,8 +91,9 @@ def start_worker(settings: Settings, log_dir: Path, *, queues: str = "runs,deliv
 def start_api(settings: Settings, log_dir: Path, **extra: str) -> tuple[Process, str]:
     """Start the API under gunicorn on a free port; return the process and its base URL."""
     port = free_port()
-    proc = Process("api", [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2", "--no-control-socket",
-                           "api.wsgi:app"], settings_env(settings, **extra), log_dir)
+    args = [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2", "--no-control-socket",
+            "api.wsgi:app"]
+    proc = Process("api", args, settings_env(settings, **extra), log_dir)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
