@@ -33,6 +33,7 @@ class Settings:
     beat_batch_size: int = 1000
     beat_publish_batch: int = 500
     beat_republish_after_s: float = 300.0
+    beat_broker_timeout_s: float = 2.0
     misfire_run_all_cap: int = 100
     max_body_bytes: int = 1_048_576
     rate_limit: str = "600 per minute"
@@ -41,6 +42,8 @@ class Settings:
     consecutive_failures_to_disable: int = 10
     data_sources: Mapping[str, str] = field(default_factory=dict)
     public_url: str = "http://127.0.0.1:8000"
+    retry_sweep_interval_s: float = 5.0
+    delivery_lease_s: float = 600.0
 
 
 def embedded_services_file(env: Mapping[str, str] | None = None) -> Path:
@@ -143,6 +146,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         beat_batch_size=_int(env, "PUNCTUAL_BEAT_BATCH_SIZE", 1000, minimum=1),
         beat_publish_batch=_int(env, "PUNCTUAL_BEAT_PUBLISH_BATCH", 500, minimum=1),
         beat_republish_after_s=_float(env, "PUNCTUAL_BEAT_REPUBLISH_AFTER", 300.0),
+        beat_broker_timeout_s=_float(env, "PUNCTUAL_BEAT_BROKER_TIMEOUT", 2.0),
         misfire_run_all_cap=_int(env, "PUNCTUAL_MISFIRE_RUN_ALL_CAP", 100, minimum=1),
         max_body_bytes=_int(env, "PUNCTUAL_MAX_BODY_BYTES", 1_048_576, minimum=1024),
         rate_limit=env.get("PUNCTUAL_RATE_LIMIT", "600 per minute"),
@@ -151,4 +155,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         consecutive_failures_to_disable=_int(env, "PUNCTUAL_DISABLE_AFTER_FAILURES", 10, minimum=1),
         data_sources=_data_sources(env),
         public_url=env.get("PUNCTUAL_PUBLIC_URL", f"http://127.0.0.1:{port}"),
+        retry_sweep_interval_s=_float(env, "PUNCTUAL_RETRY_SWEEP_INTERVAL", 5.0),
+        delivery_lease_s=_float(env, "PUNCTUAL_DELIVERY_LEASE", 600.0),
     )

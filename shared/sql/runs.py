@@ -71,13 +71,20 @@ def list_runs(conn: psycopg.Connection, organization_id: UUID, schedule_id: UUID
         return cur.fetchall()
 
 
-def claim_run(conn: psycopg.Connection, run_id: UUID) -> Run | None:
-    """Mark a pending or published run running; None if it started already (redelivery)."""
+def claim_run(conn: psycopg.Connection, run_id: UUID, reclaim_after_s: float = 600.0) -> Run | None:
+    """Mark a pending or published run running; None if it started already (redelivery).
+
+    A run left 'running' but never planned or expanded for reclaim_after_s lost its worker
+    mid-execution; it may be claimed again (its deliveries are keyed, so nothing duplicates).
+    """
     with conn.cursor(row_factory=class_row(Run)) as cur:
         cur.execute(
             f"""UPDATE runs SET status = 'running', started_at = now()
-                WHERE id = %s AND status IN ('pending', 'published') RETURNING {RUN_COLUMNS}""",
-            (run_id,),
+                WHERE id = %s AND (status IN ('pending', 'published')
+                                   OR (status = 'running' AND expanded_at IS NULL AND planned_at IS NULL
+                                       AND started_at < now() - make_interval(secs => %s)))
+                RETURNING {RUN_COLUMNS}""",
+            (run_id, reclaim_after_s),
         )
         return cur.fetchone()
 
@@ -87,3 +94,11 @@ def get_run_unscoped(conn: psycopg.Connection, run_id: UUID) -> Run | None:
     with conn.cursor(row_factory=class_row(Run)) as cur:
         cur.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE id = %s", (run_id,))
         return cur.fetchone()
+
+
+def count_runs(conn: psycopg.Connection, organization_id: UUID, schedule_id: UUID) -> int:
+    """How many runs a schedule of the organization has."""
+    row = conn.execute("SELECT count(*) FROM runs WHERE schedule_id = %s AND organization_id = %s",
+                       (schedule_id, organization_id)).fetchone()
+    assert row is not None
+    return int(row[0])

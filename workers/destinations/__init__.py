@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from shared.settings import Settings
 from workers.destinations.base import Destination
+from workers.destinations.email import EmailDestination
+from workers.destinations.sftp import SftpDestination
+from workers.destinations.slack import SlackDestination
 from workers.destinations.webhook import WebhookDestination
 
 REGISTRY: dict[str, type[Destination]] = {
+    "email": EmailDestination,
+    "sftp": SftpDestination,
     "webhook": WebhookDestination,
+    "slack": SlackDestination,
 }
 
 

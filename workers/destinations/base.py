@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
 from shared.settings import Settings
+from workers.commands.base import SubscriberInfo
 
 
 class DeliveryError(Exception):
@@ -37,12 +39,14 @@ class DeliveryContext:
     run_id: UUID
     schedule_id: UUID
     schedule_name: str
-    scheduled_for: str
+    scheduled_for: datetime
     attempt: int
     destination: dict[str, Any]
     secrets: dict[str, Any]
     recipients: list[str] = field(default_factory=list)
     idempotency_key: str = ""
+    schedule_timezone: str = "UTC"
+    subscriber: SubscriberInfo | None = None
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,7 @@ from shared.errors import InvalidInput
 from shared.outbound import check_url
 from shared.settings import Settings
 from workers.destinations.base import Artifact, DeliveryContext, DeliveryError, Receipt
-
-RETRYABLE_STATUS = frozenset({408, 429})
+from workers.destinations.http_status import raise_for_answer
 
 
 def sign_payload(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
@@ -24,29 +23,21 @@ def sign_payload(secret: str, message_id: str, timestamp: int, body: bytes) -> s
     return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
 
 
-def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
-
-
 class WebhookDestination:
-    """POSTs the artifact to a URL; raises DeliveryError (permanent for 4xx but 408/429)."""
+    """POSTs the artifact to a URL; raises DeliveryError (permanent for 4xx but 408/429; 410 disables)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
     def send(self, delivery: DeliveryContext, artifact: Artifact) -> Receipt:
+        """POST the artifact signed; raises DeliveryError."""
         url = str(delivery.destination.get("url", ""))
         try:
             # Checked again at send time: DNS may have changed since the schedule was saved.
             check_url(url, self.settings.outbound_allowlist)
         except InvalidInput as exc:
             raise DeliveryError(exc.detail, permanent=True) from None
+        # The same id on every attempt, so a receiver can drop a retry of something it already has.
         message_id = delivery.idempotency_key or str(delivery.delivery_id)
         timestamp = int(time.time())
         headers = {
@@ -58,7 +49,10 @@ class WebhookDestination:
         }
         secret = delivery.secrets.get("secret")
         if secret:
-            headers["webhook-signature"] = sign_payload(str(secret), message_id, timestamp, artifact.body)
+            try:
+                headers["webhook-signature"] = sign_payload(str(secret), message_id, timestamp, artifact.body)
+            except ValueError:
+                raise DeliveryError("webhook secret is not whsec_<base64>", permanent=True) from None
         try:
             response = requests.post(
                 url, data=artifact.body, headers=headers, allow_redirects=False,
@@ -66,12 +60,5 @@ class WebhookDestination:
             )
         except requests.RequestException as exc:
             raise DeliveryError(f"{type(exc).__name__}: {exc}") from None
-        code = response.status_code
-        if 200 <= code < 300:
-            return Receipt(response_code=code)
-        reason = f"HTTP {code} from webhook"
-        if code == 410:
-            raise DeliveryError(reason, permanent=True, response_code=code, disable_destination=True)
-        if code in RETRYABLE_STATUS or code >= 500:
-            raise DeliveryError(reason, response_code=code, retry_after_s=_retry_after(response))
-        raise DeliveryError(reason, permanent=True, response_code=code)
+        raise_for_answer(response, "webhook", time.time())
+        return Receipt(response_code=response.status_code)

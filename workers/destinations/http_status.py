@@ -1,0 +1,40 @@
+"""How an HTTP answer from a webhook or Slack maps to success, a retry or a permanent failure."""
+
+from __future__ import annotations
+
+from email.utils import parsedate_to_datetime
+
+import requests
+
+from workers.destinations.base import DeliveryError
+
+RETRYABLE_STATUS = frozenset({408, 429})
+
+
+def retry_after_seconds(value: str | None, now: float) -> float | None:
+    """Parse Retry-After (seconds or an HTTP date) into seconds from now; None when absent or bad (pure)."""
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - now)
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def raise_for_answer(response: requests.Response, label: str, now: float) -> None:
+    """Return on 2xx; raise DeliveryError: 408/429/5xx retried, 410 disables, other 4xx permanent."""
+    code = response.status_code
+    if 200 <= code < 300:
+        return
+    reason = f"HTTP {code} from {label}"
+    if code == 410:
+        raise DeliveryError(reason + " (Gone: destination disabled)", permanent=True, response_code=code,
+                            disable_destination=True)
+    if code in RETRYABLE_STATUS or code >= 500:
+        raise DeliveryError(reason, response_code=code,
+                            retry_after_s=retry_after_seconds(response.headers.get("Retry-After"), now))
+    raise DeliveryError(reason, permanent=True, response_code=code)

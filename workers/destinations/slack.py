@@ -1,0 +1,61 @@
+"""Slack destination: a message to an incoming-webhook URL with the text content or a link."""
+
+from __future__ import annotations
+
+import time
+
+import requests
+
+from shared.errors import InvalidInput
+from shared.outbound import check_url
+from shared.settings import Settings
+from workers.destinations.base import Artifact, DeliveryContext, DeliveryError, Receipt
+from workers.destinations.http_status import raise_for_answer
+from workers.templating import TemplateFailure, render_template
+
+MAX_INLINE_CHARS = 3500  # Slack truncates long messages; past this we link instead
+_INLINE_TYPES = ("text/plain", "text/csv", "application/json")
+
+
+def slack_text(delivery: DeliveryContext, artifact: Artifact, public_url: str) -> str:
+    """The message: the optional text template, then the content inline or a link to the run (pure)."""
+    intro = ""
+    template = delivery.destination.get("text")
+    if template:
+        try:
+            intro = render_template(str(template), {"schedule": {"name": delivery.schedule_name,
+                                                                 "id": str(delivery.schedule_id)},
+                                                    "run": {"id": str(delivery.run_id)}})
+        except TemplateFailure as exc:
+            raise DeliveryError(str(exc), permanent=True) from None
+    kind = artifact.content_type.split(";")[0].strip().lower()
+    text = artifact.body.decode("utf-8", "replace") if kind in _INLINE_TYPES else ""
+    if text and len(text) <= MAX_INLINE_CHARS:
+        body = text if kind == "text/plain" else f"```{text}```"
+    else:
+        body = (f"{delivery.schedule_name}: {artifact.filename} ({len(artifact.body)} bytes) "
+                f"<{public_url.rstrip('/')}/v1/runs/{delivery.run_id}|run {delivery.run_id}>")
+    return f"{intro}\n{body}" if intro else body
+
+
+class SlackDestination:
+    """POSTs {"text": ...} to a Slack incoming webhook; raises DeliveryError like a webhook."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def send(self, delivery: DeliveryContext, artifact: Artifact) -> Receipt:
+        """Post the message; raises DeliveryError (4xx permanent but 408/429, 410 disables)."""
+        url = str(delivery.destination.get("url", ""))
+        try:
+            check_url(url, self.settings.outbound_allowlist)
+        except InvalidInput as exc:
+            raise DeliveryError(exc.detail, permanent=True) from None
+        payload = {"text": slack_text(delivery, artifact, self.settings.public_url)}
+        try:
+            response = requests.post(url, json=payload, allow_redirects=False,
+                                     timeout=(self.settings.http_connect_timeout_s, self.settings.http_read_timeout_s))
+        except requests.RequestException as exc:
+            raise DeliveryError(f"{type(exc).__name__}: {exc}") from None
+        raise_for_answer(response, "Slack", time.time())
+        return Receipt(response_code=response.status_code)

@@ -1,0 +1,99 @@
+"""Produce a run's content: run its command (or describe the run), render it, apply the alert condition."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from uuid import UUID
+
+import psycopg
+
+from shared.crypto import decrypt_secret
+from shared.settings import Settings
+from shared.sql.execution import CommandRow, Subscriber, get_command, last_delivered_sha256
+from shared.sql.runs import Run
+from shared.sql.schedules import Schedule, get_schedule
+from workers.commands import get_command as command_for
+from workers.commands.base import CommandRequest, Content, Document, SubscriberInfo
+from workers.formats import Rendered, render
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A claimed run with its schedule and command (None: describe the run as JSON)."""
+    run: Run
+    schedule: Schedule
+    command: CommandRow | None
+
+
+@dataclass(frozen=True)
+class Produced:
+    rendered: Rendered
+    sha256: str
+    filename: str
+
+
+def load_plan(conn: psycopg.Connection, run: Run) -> Plan | None:
+    """Load the run's schedule and command; None when the schedule (or its command) is gone."""
+    schedule = get_schedule(conn, run.organization_id, run.schedule_id)
+    if schedule is None:
+        return None
+    command = None
+    if schedule.command_id is not None:
+        command = get_command(conn, run.organization_id, schedule.command_id)
+        if command is None:
+            return None
+    return Plan(run, schedule, command)
+
+
+def subscriber_info(sub: Subscriber | None) -> SubscriberInfo | None:
+    """The command-facing view of a subscriber."""
+    if sub is None:
+        return None
+    return SubscriberInfo(sub.id, sub.email, sub.name, sub.timezone, dict(sub.attributes))
+
+
+def _describe_run(request: CommandRequest) -> Document:
+    # With no command, the content is a small JSON document about the run (the walking skeleton).
+    data: dict[str, object] = {
+        "schedule_id": str(request.schedule_id), "schedule_name": request.schedule_name,
+        "run_id": str(request.run_id), "scheduled_for": request.scheduled_for.isoformat(),
+        "trigger": request.trigger,
+    }
+    if request.subscriber is not None:
+        data["subscriber"] = request.subscriber.as_json()
+    return Document(data)
+
+
+def produce(plan: Plan, sub: Subscriber | None, settings: Settings) -> Produced:
+    """Run the command for one subscriber (or none) and render it; raises CommandError."""
+    schedule, run = plan.schedule, plan.run
+    info = subscriber_info(sub)
+    filters = dict(schedule.filters)
+    if info is not None:
+        # per_subscriber: the subscriber's attributes are filters too, and win over the schedule's.
+        filters.update(info.attributes)
+    request = CommandRequest(
+        schedule_id=schedule.id, schedule_name=schedule.name, schedule_timezone=schedule.timezone,
+        run_id=run.id, scheduled_for=run.scheduled_for, trigger=run.trigger, filters=filters,
+        subscriber=info, config=dict(plan.command.config) if plan.command else {},
+        secrets=decrypt_secret(settings.secret_key, plan.command.config_secret) if plan.command else {},
+    )
+    content: Content = (command_for(plan.command.kind, settings).run(request) if plan.command
+                        else _describe_run(request))
+    rendered = render(content, schedule.format)
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", schedule.name).strip("-.") or "report"
+    return Produced(rendered, hashlib.sha256(rendered.body).hexdigest(), f"{stem}.{rendered.extension}")
+
+
+def held_back(conn: psycopg.Connection, plan: Plan, produced: Produced, user_id: UUID | None) -> str | None:
+    """Why the alert condition holds this content back, or None to deliver it."""
+    condition = plan.schedule.alert_condition
+    if condition == "results_present" and produced.rendered.row_count == 0:
+        return "alert condition results_present: no results"
+    if condition == "results_changed":
+        last = last_delivered_sha256(conn, plan.run.organization_id, plan.schedule.id, user_id)
+        if last == produced.sha256:
+            return "alert condition results_changed: same content as the last delivery"
+    return None
