@@ -22,7 +22,8 @@ TASK_EXECUTE_RUN = "punctual.runs.execute"
 TASK_DELIVER = {kind: f"punctual.deliver.{kind}" for kind in DELIVERY_KINDS}
 
 # Redis re-delivers an unacknowledged message after the visibility timeout. It must exceed the
-# longest task plus its longest retry countdown, or a slow task would run twice at once.
+# longest task (retries wait in PostgreSQL, not in countdown messages), or a slow task would
+# run twice at once.
 VISIBILITY_TIMEOUT_S = 4 * 3600
 
 
