@@ -1,113 +1,81 @@
-"""Schedules: create, read, trigger, and their runs."""
+"""Schedules: create, list, read, update, delete."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from api.auth import current_organization_id
 from api.db import get_pool, get_settings
+from api.docs import ApiBlueprint, error_responses
+from api.paging import build_page, keyset, read_cursor
 from api.params import parse_uuid
-from api.schemas.schedules import RunPage, ScheduleCreate, ScheduleOut, Success
-from shared.cron import validate_execute_at, validate_schedule
-from shared.crypto import encrypt_secret
+from api.schemas.schedules import ScheduleCreate, ScheduleListArgs, ScheduleOut, SchedulePage, ScheduleUpdate
+from api.services import schedules as service
 from shared.db import transaction
-from shared.errors import InvalidInput, NotFound
-from shared.outbound import check_url
-from shared.sql import runs as run_sql
+from shared.sql import schedule_listing as listing
 from shared.sql import schedules as schedule_sql
 
-blp = Blueprint("schedules", __name__, url_prefix="/v1/schedules", description="Schedules")
-
-
-def _not_found(schedule_id: object) -> NotFound:
-    return NotFound(f"Schedule with id {schedule_id} does not exist")
-
-
-def schedule_values(data: dict[str, Any], now: datetime) -> dict[str, Any]:
-    """Turn a loaded create body into column values; raises InvalidInput."""
-    settings = get_settings()
-    destination = dict(data["destination"])
-    secret = destination.pop("secret", None)
-    if destination["type"] in ("webhook", "slack"):
-        if not destination.get("url"):
-            raise InvalidInput("destination.url: Missing data for required field.")
-        check_url(destination["url"], settings.outbound_allowlist, field="destination.url")
-    values: dict[str, Any] = {
-        "name": data["name"], "timezone": data["timezone"], "enabled": data["enabled"],
-        "run_mode": data["run_mode"], "fan_out": data["fan_out"], "format": data["format"],
-        "misfire_policy": data["misfire_policy"], "destination_type": destination.pop("type"),
-        "destination": {k: v for k, v in destination.items() if v is not None},
-        "destination_secret": encrypt_secret(settings.secret_key, {"secret": secret}) if secret else None,
-    }
-    if data.get("retry"):
-        values.update(retry_max_attempts=data["retry"]["max_attempts"],
-                      retry_base_delay_s=data["retry"]["base_delay_s"],
-                      retry_max_delay_s=data["retry"]["max_delay_s"])
-    if data.get("execute_at") and data.get("cron_expression"):
-        raise InvalidInput("cron_expression: give either cron_expression or execute_at, not both")
-    if data.get("execute_at"):
-        at = validate_execute_at(data["execute_at"], now)
-        values.update(kind="one_shot", execute_at=at, next_run_at=at)
-    elif data.get("cron_expression"):
-        first = validate_schedule(data["cron_expression"], data["timezone"], now)
-        values.update(kind="cron", cron_expression=data["cron_expression"], next_run_at=first)
-    else:
-        raise InvalidInput("cron_expression: Missing data for required field.")
-    return values
+blp = ApiBlueprint("schedules", __name__, url_prefix="/v1/schedules", description="Schedules")
+def list_query(args: dict[str, Any]) -> listing.ScheduleQuery:
+    """The listing's filters and order from its query arguments."""
+    return listing.ScheduleQuery(
+        sort_field=args["sort_field"], descending=args["sort_direction"] == "desc", q=args.get("q"),
+        status=args.get("status"), destination=args.get("destination"), run_mode=args.get("run_mode"),
+        enabled=args.get("enabled"), owner_id=args.get("owner_id"))
 
 
 @blp.route("")
 class Schedules(MethodView):
+    @blp.arguments(ScheduleListArgs, location="query")
+    @blp.response(200, SchedulePage)
+    @error_responses(blp, 400, 401, 429)
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """List schedules: filters, `q`, sort, keyset pages behind an opaque cursor."""
+        query = list_query(args)
+        sort = f"schedules:{query.sort_field}:{args['sort_direction']}"
+        size, cursor = read_cursor(args, sort, time_valued=query.sort_field != "name")
+        org = current_organization_id()
+        with transaction(get_pool()) as conn:
+            rows = listing.list_schedule_views(conn, org, query, limit=size + 1, after=keyset(cursor))
+            # Counted once, on the first page, and carried in the cursor: deep pages stay O(page).
+            total = cursor.total if cursor and cursor.total is not None else listing.count_schedules(conn, org, query)
+        return build_page(rows, size, sort, total, lambda v: (listing.sort_value(v, query.sort_field), v.id))
+
     @blp.arguments(ScheduleCreate)
     @blp.response(201, ScheduleOut)
-    def post(self, data: dict[str, Any]) -> schedule_sql.Schedule:
-        """Create a schedule."""
-        values = schedule_values(data, datetime.now(UTC))
+    @error_responses(blp, 400, 401, 429)
+    def post(self, data: dict[str, Any]) -> listing.ScheduleView:
+        """Create a schedule (cron or one-shot `execute_at`); `test_now` also queues a test delivery."""
         with transaction(get_pool()) as conn:
-            schedule = schedule_sql.insert_schedule(conn, current_organization_id(), values)
-            schedule_sql.notify_beat(conn)
-        return schedule
+            return service.create_schedule(conn, get_settings(), current_organization_id(), data)
 
 
-@blp.route("/<schedule_id>")
+@blp.route("/<id:schedule_id>")
 class ScheduleById(MethodView):
     @blp.response(200, ScheduleOut)
-    def get(self, schedule_id: str) -> schedule_sql.Schedule:
+    @error_responses(blp, 400, 401, 404, 429)
+    def get(self, schedule_id: str) -> listing.ScheduleView:
         """Read a schedule."""
         sid = parse_uuid(schedule_id, "schedule_id")
         with transaction(get_pool()) as conn:
-            schedule = schedule_sql.get_schedule(conn, current_organization_id(), sid)
-        if schedule is None:
-            raise _not_found(sid)
-        return schedule
+            return service.view_of(conn, current_organization_id(), sid)
 
+    @blp.arguments(ScheduleUpdate)
+    @blp.response(200, ScheduleOut)
+    @error_responses(blp, 400, 401, 404, 429)
+    def patch(self, data: dict[str, Any], schedule_id: str) -> listing.ScheduleView:
+        """Change some fields; a new cron, execute_at or timezone recomputes next_run_time."""
+        sid = parse_uuid(schedule_id, "schedule_id")
+        with transaction(get_pool()) as conn:
+            return service.update_schedule(conn, get_settings(), current_organization_id(), sid, data)
 
-@blp.route("/<schedule_id>/trigger", methods=["POST"])
-@blp.response(200, Success)
-def trigger(schedule_id: str) -> dict[str, bool]:
-    """Fire a schedule now (a run beat publishes at once)."""
-    sid = parse_uuid(schedule_id, "schedule_id")
-    org = current_organization_id()
-    with transaction(get_pool()) as conn:
-        if schedule_sql.get_schedule(conn, org, sid) is None:
-            raise _not_found(sid)
-        run_sql.insert_triggered_run(conn, org, sid, trigger="manual")
-        schedule_sql.notify_beat(conn)
-    return {"success": True}
-
-
-@blp.route("/<schedule_id>/runs", methods=["GET"])
-@blp.response(200, RunPage)
-def list_runs(schedule_id: str) -> dict[str, Any]:
-    """List a schedule's runs, newest first."""
-    sid = parse_uuid(schedule_id, "schedule_id")
-    org = current_organization_id()
-    with transaction(get_pool()) as conn:
-        if schedule_sql.get_schedule(conn, org, sid) is None:
-            raise _not_found(sid)
-        runs = run_sql.list_runs(conn, org, sid, limit=100)
-    return {"records": runs, "next_cursor": None}
+    @blp.response(204)
+    @error_responses(blp, 400, 401, 404, 429)
+    def delete(self, schedule_id: str) -> None:
+        """Delete a schedule (soft: its runs stay on record; it never fires again)."""
+        sid = parse_uuid(schedule_id, "schedule_id")
+        with transaction(get_pool()) as conn:
+            if not schedule_sql.soft_delete_schedule(conn, current_organization_id(), sid):
+                raise service.not_found(sid)

@@ -1,19 +1,63 @@
-"""Schemas for schedules and runs."""
+"""Schemas for schedules: create, update, list, recipients, and the schedule as shown."""
 
 from __future__ import annotations
 
-from marshmallow import EXCLUDE, Schema, fields, validate
+from typing import Any
 
-from shared.celery_app import DELIVERY_KINDS
+from marshmallow import Schema, fields, pre_dump, validate
+
+from api.schemas.common import PageArgs, PageInfo, Success, TenantBody, uuid_field
+from api.schemas.runs import AttemptOut, DeliveryOut, RunDetailOut, RunOut, RunPage
+from shared.schedule_rules import ALERT_CONDITIONS, DESTINATION_TYPES, FORMATS
+
+__all__ = ["AttemptOut", "DeliveryOut", "RunDetailOut", "RunOut", "RunPage", "Success"]
+
+RUN_MODES = ("per_subscriber", "once_distribute")
+MISFIRE_POLICIES = ("run_once", "skip", "run_all")
+LAST_STATUSES = ("complete", "error_delivered", "failed", "skipped")
+SORT_FIELDS = ("name", "created_at", "next_run_time", "last_run_time")
 
 
 class DestinationIn(Schema):
-    class Meta:
-        unknown = EXCLUDE
+    """One shape for every type; fields that do not belong to `type` are refused."""
 
-    type = fields.String(required=True, validate=validate.OneOf(DELIVERY_KINDS))
-    url = fields.String(load_default=None)
-    secret = fields.String(load_default=None, load_only=True)
+    type = fields.String(required=True, validate=validate.OneOf(DESTINATION_TYPES))
+    url = fields.String(allow_none=True, validate=validate.Length(max=2048), metadata={"description": "webhook, slack"})
+    secret = fields.String(allow_none=True, load_only=True, validate=validate.Length(max=512),
+                           metadata={"description": "webhook signing secret whsec_<base64>; write-only"})
+    subject = fields.String(allow_none=True, validate=validate.Length(max=1000),
+                            metadata={"description": "email: Jinja template"})
+    body = fields.String(allow_none=True, validate=validate.Length(max=100_000),
+                         metadata={"description": "email: Jinja template"})
+    text = fields.String(allow_none=True, validate=validate.Length(max=40_000), metadata={"description": "slack"})
+    host = fields.String(allow_none=True, validate=validate.Length(max=255), metadata={"description": "sftp"})
+    port = fields.Integer(allow_none=True, metadata={"description": "sftp (default 22)"})
+    username = fields.String(allow_none=True, validate=validate.Length(max=255), metadata={"description": "sftp"})
+    password = fields.String(allow_none=True, load_only=True, validate=validate.Length(max=1024),
+                             metadata={"description": "sftp; write-only"})
+    private_key = fields.String(allow_none=True, load_only=True, validate=validate.Length(max=20_000),
+                                metadata={"description": "sftp PEM/OpenSSH key; write-only"})
+    host_key = fields.String(allow_none=True, validate=validate.Length(max=20_000),
+                             metadata={"description": "sftp, required: 'ssh-ed25519 AAAA...'"})
+    directory = fields.String(allow_none=True, validate=validate.Length(max=1024),
+                              metadata={"description": "sftp (default /)"})
+    filename_template = fields.String(allow_none=True, validate=validate.Length(max=255),
+                                      metadata={"description": "sftp"})
+
+
+class DestinationOut(Schema):
+    type = fields.String(required=True)
+    url = fields.String()
+    subject = fields.String(allow_none=True)
+    body = fields.String(allow_none=True)
+    text = fields.String(allow_none=True)
+    host = fields.String()
+    port = fields.Integer()
+    username = fields.String()
+    host_key = fields.String()
+    directory = fields.String()
+    filename_template = fields.String()
+    has_secret = fields.Boolean(required=True, metadata={"description": "Whether write-only secrets are stored"})
 
 
 class RetryPolicy(Schema):
@@ -22,35 +66,69 @@ class RetryPolicy(Schema):
     max_delay_s = fields.Float(validate=validate.Range(min=0, max=86400), load_default=3600.0)
 
 
-class ScheduleCreate(Schema):
+class Alert(Schema):
+    condition = fields.String(required=True, validate=validate.OneOf(ALERT_CONDITIONS))
+
+
+class ScheduleFields(TenantBody):
+    """Fields a caller may set, on create and (all optional) on update."""
+
+    command_id = uuid_field(allow_none=True)
+    name = fields.String(validate=validate.Length(min=1, max=255))
+    cron_expression = fields.String(allow_none=True, validate=validate.Length(max=255),
+                                    metadata={"description": "5-field Unix or 6-field AWS cron"})
+    execute_at = fields.String(allow_none=True, validate=validate.Length(max=64), metadata={
+        "description": "One-shot instead of cron: RFC 3339, on a 15-minute boundary, >= 15 minutes ahead"})
+    timezone = fields.String(validate=validate.Length(max=64))
+    enabled = fields.Boolean()
+    run_mode = fields.String(validate=validate.OneOf(RUN_MODES))
+    fan_out = fields.Boolean()
+    subscriber_user_ids = fields.List(fields.String(), validate=validate.Length(max=1000))
+    destination = fields.Nested(DestinationIn)
+    format = fields.String(validate=validate.OneOf(FORMATS))
+    format_options = fields.Dict(keys=fields.String(), values=fields.Raw(allow_none=True))
+    filters = fields.Dict(keys=fields.String(), values=fields.Raw(allow_none=True))
+    alert = fields.Nested(Alert, allow_none=True)
+    misfire_policy = fields.String(validate=validate.OneOf(MISFIRE_POLICIES))
+    retry = fields.Nested(RetryPolicy)
+    created_by_user_id = uuid_field(allow_none=True, metadata={"description": "The owning member"})
+
+
+class ScheduleCreate(ScheduleFields):
     name = fields.String(required=True, validate=validate.Length(min=1, max=255))
-    cron_expression = fields.String(load_default=None)
-    execute_at = fields.String(load_default=None)
-    timezone = fields.String(load_default="UTC")
-    enabled = fields.Boolean(load_default=True)
-    run_mode = fields.String(load_default="per_subscriber",
-                             validate=validate.OneOf(["per_subscriber", "once_distribute"]))
-    fan_out = fields.Boolean(load_default=False)
     destination = fields.Nested(DestinationIn, required=True)
-    format = fields.String(load_default="json", validate=validate.OneOf(["json", "csv", "xlsx", "html", "text"]))
-    misfire_policy = fields.String(load_default="run_once", validate=validate.OneOf(["run_once", "skip", "run_all"]))
-    retry = fields.Nested(RetryPolicy, load_default=None)
+    timezone = fields.String(load_default="UTC", validate=validate.Length(max=64))
+    enabled = fields.Boolean(load_default=True)
+    run_mode = fields.String(load_default="per_subscriber", validate=validate.OneOf(RUN_MODES))
+    fan_out = fields.Boolean(load_default=False)
+    format = fields.String(load_default="json", validate=validate.OneOf(FORMATS))
+    misfire_policy = fields.String(load_default="run_once", validate=validate.OneOf(MISFIRE_POLICIES))
+    test_now = fields.Boolean(load_default=False, metadata={"description": "Send a test delivery at once"})
+
+
+class ScheduleUpdate(ScheduleFields):
+    """Every field optional; a given destination replaces the stored one (secrets carry over if omitted)."""
 
 
 class ScheduleOut(Schema):
-    id = fields.UUID()
-    organization_id = fields.UUID()
+    id = fields.UUID(required=True)
+    organization_id = fields.UUID(required=True)
     command_id = fields.UUID(allow_none=True)
-    name = fields.String()
+    name = fields.String(required=True)
+    kind = fields.String(metadata={"description": "cron or one_shot"})
     cron_expression = fields.String(allow_none=True)
     execute_at = fields.DateTime(allow_none=True)
     timezone = fields.String()
     enabled = fields.Boolean()
     run_mode = fields.String()
     fan_out = fields.Boolean()
-    destination = fields.Dict()
+    destination = fields.Nested(DestinationOut)
     format = fields.String()
+    format_options = fields.Dict()
+    filters = fields.Dict()
+    alert = fields.Nested(Alert, allow_none=True)
     misfire_policy = fields.String()
+    retry = fields.Nested(RetryPolicy)
     next_run_time = fields.DateTime(attribute="next_run_at", allow_none=True)
     last_run_time = fields.DateTime(attribute="last_run_at", allow_none=True)
     last_status = fields.String(allow_none=True)
@@ -58,60 +136,49 @@ class ScheduleOut(Schema):
     paused_at = fields.DateTime(allow_none=True)
     system_disabled_at = fields.DateTime(allow_none=True)
     system_disabled_reason = fields.String(allow_none=True)
+    recipient_count = fields.Integer()
+    created_by_user_id = fields.UUID(allow_none=True)
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
 
-
-class AttemptOut(Schema):
-    attempt_number = fields.Integer()
-    started_at = fields.DateTime()
-    duration_ms = fields.Integer(allow_none=True)
-    outcome = fields.String()
-    error = fields.String(allow_none=True)
-    response_code = fields.Integer(allow_none=True)
-
-
-class DeliveryOut(Schema):
-    id = fields.UUID()
-    recipient_key = fields.String()
-    user_id = fields.UUID(allow_none=True)
-    destination_type = fields.String()
-    status = fields.String()
-    attempts = fields.Integer()
-    max_attempts = fields.Integer()
-    next_attempt_at = fields.DateTime(allow_none=True)
-    last_error = fields.String(allow_none=True)
-    last_response_code = fields.Integer(allow_none=True)
-    delivered_at = fields.DateTime(allow_none=True)
-    attempt_log = fields.List(fields.Nested(AttemptOut), data_key="attempts_log")
+    @pre_dump
+    def _present(self, view: Any, **_: Any) -> dict[str, Any]:
+        data = dict(view.__dict__)
+        data["destination"] = {"type": view.destination_type, **view.destination,
+                               "has_secret": view.has_destination_secret}
+        data["alert"] = {"condition": view.alert_condition} if view.alert_condition else None
+        data["retry"] = {"max_attempts": view.retry_max_attempts, "base_delay_s": view.retry_base_delay_s,
+                         "max_delay_s": view.retry_max_delay_s}
+        return data
 
 
-class RunOut(Schema):
-    id = fields.UUID()
-    schedule_id = fields.UUID()
-    scheduled_for = fields.DateTime()
-    trigger = fields.String()
-    is_test = fields.Boolean()
-    status = fields.String()
-    publish_count = fields.Integer()
-    deliveries_total = fields.Integer()
-    deliveries_delivered = fields.Integer()
-    deliveries_failed = fields.Integer()
-    created_at = fields.DateTime()
-    published_at = fields.DateTime(allow_none=True)
-    started_at = fields.DateTime(allow_none=True)
-    finished_at = fields.DateTime(allow_none=True)
-    error = fields.String(allow_none=True)
+class ScheduleListArgs(PageArgs):
+    q = fields.String(validate=validate.Length(max=255),
+                      metadata={"description": "Substring of the name, the command's name or the owner"})
+    status = fields.String(validate=validate.OneOf(LAST_STATUSES), metadata={"description": "Last run status"})
+    destination = fields.String(validate=validate.OneOf(DESTINATION_TYPES))
+    run_mode = fields.String(validate=validate.OneOf(RUN_MODES))
+    enabled = fields.Boolean()
+    owner_id = uuid_field()
+    sort_field = fields.String(load_default="created_at", validate=validate.OneOf(SORT_FIELDS))
+    sort_direction = fields.String(load_default="asc", validate=validate.OneOf(("asc", "desc")))
 
 
-class RunDetailOut(RunOut):
-    deliveries = fields.List(fields.Nested(DeliveryOut))
+class SchedulePage(Schema):
+    page_info = fields.Nested(PageInfo, required=True)
+    records = fields.List(fields.Nested(ScheduleOut), required=True)
 
 
-class RunPage(Schema):
-    records = fields.List(fields.Nested(RunOut))
-    next_cursor = fields.String(allow_none=True)
+class RecipientsIn(TenantBody):
+    emails = fields.List(fields.Raw(), validate=validate.Length(max=1000),
+                         metadata={"description": "Addresses; unknown ones become email-only users"})
+    user_ids = fields.List(fields.Raw(), validate=validate.Length(max=1000),
+                           metadata={"description": "Ids of users of the organization"})
 
 
-class Success(Schema):
-    success = fields.Boolean()
+class RecipientsAdded(Success):
+    added_recipients_count = fields.Integer(required=True)
+
+
+class RecipientsRemoved(Success):
+    removed_recipients_count = fields.Integer(required=True)

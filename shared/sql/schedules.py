@@ -166,3 +166,39 @@ def list_subscriber_ids(conn: psycopg.Connection, schedule_id: UUID) -> list[UUI
 def notify_beat(conn: psycopg.Connection) -> None:
     """Wake every beat at commit (created, changed, resumed or triggered schedule)."""
     conn.execute("SELECT pg_notify('punctual_wakeup', '')")
+
+
+def pause_schedule(conn: psycopg.Connection, organization_id: UUID, schedule_id: UUID) -> None:
+    """Mark a live schedule paused now (beat's due index leaves paused rows out)."""
+    conn.execute(
+        """UPDATE schedules SET paused_at = now(), updated_at = now()
+           WHERE id = %s AND organization_id = %s AND deleted_at IS NULL""",
+        (schedule_id, organization_id),
+    )
+
+
+def resume_schedule(conn: psycopg.Connection, organization_id: UUID, schedule_id: UUID,
+                    next_run_at: datetime | None) -> None:
+    """Clear a schedule's pause and set its next slot (computed from now, so no missed burst)."""
+    conn.execute(
+        """UPDATE schedules SET paused_at = NULL, next_run_at = %s, updated_at = now()
+           WHERE id = %s AND organization_id = %s AND deleted_at IS NULL""",
+        (next_run_at, schedule_id, organization_id),
+    )
+
+
+def get_destination_secret(conn: psycopg.Connection, organization_id: UUID, schedule_id: UUID) -> bytes | None:
+    """The encrypted destination secret of a schedule of the organization, or None."""
+    row = conn.execute("SELECT destination_secret FROM schedules WHERE id = %s AND organization_id = %s",
+                       (schedule_id, organization_id)).fetchone()
+    return bytes(row[0]) if row and row[0] is not None else None
+
+
+def clear_system_disabled(conn: psycopg.Connection, organization_id: UUID, schedule_id: UUID) -> None:
+    """Re-enable a schedule beat disabled after repeated failures; its failure streak starts again."""
+    conn.execute(
+        """UPDATE schedules SET system_disabled_at = NULL, system_disabled_reason = NULL, consecutive_failures = 0,
+                                updated_at = now()
+           WHERE id = %s AND organization_id = %s AND deleted_at IS NULL""",
+        (schedule_id, organization_id),
+    )

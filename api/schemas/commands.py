@@ -1,0 +1,49 @@
+"""Schemas for commands: what a schedule runs."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from api.schemas.common import PageArgs, PageInfo, TenantBody
+from shared.command_rules import COMMAND_KINDS
+
+CONFIG_DOC = ("http: {url, method POST|GET, headers}; sql: {data_source (a configured name), query, row_limit, "
+              "timeout_s}; template: {template, content_type text|html}")
+
+
+class CommandCreate(TenantBody):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=255))
+    kind = fields.String(required=True, validate=validate.OneOf(COMMAND_KINDS))
+    config = fields.Dict(keys=fields.String(), values=fields.Raw(allow_none=True), required=True,
+                         metadata={"description": CONFIG_DOC})
+    filter_keys = fields.List(fields.String(), load_default=list, validate=validate.Length(max=100),
+                              metadata={"description": "Keys a schedule's `filters` may use"})
+
+
+class CommandUpdate(TenantBody):
+    """Every field optional; a new kind needs a config for it."""
+
+    name = fields.String(validate=validate.Length(min=1, max=255))
+    kind = fields.String(validate=validate.OneOf(COMMAND_KINDS))
+    config = fields.Dict(keys=fields.String(), values=fields.Raw(allow_none=True), metadata={"description": CONFIG_DOC})
+    filter_keys = fields.List(fields.String(), validate=validate.Length(max=100))
+
+
+class CommandOut(Schema):
+    id = fields.UUID(required=True)
+    organization_id = fields.UUID(required=True)
+    name = fields.String(required=True)
+    kind = fields.String(required=True)
+    config = fields.Dict(required=True)
+    filter_keys = fields.List(fields.String(), required=True)
+    created_at = fields.DateTime(required=True)
+    updated_at = fields.DateTime(required=True)
+
+
+class CommandPage(Schema):
+    page_info = fields.Nested(PageInfo, required=True)
+    records = fields.List(fields.Nested(CommandOut), required=True)
+
+
+class CommandListArgs(PageArgs):
+    """Commands, oldest first."""

@@ -1,0 +1,147 @@
+"""Turn a schedule body into column values: timing, destination (secrets encrypted), format, filters."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import psycopg
+
+from shared.cron import next_fire_time, validate_execute_at, validate_schedule, validate_timezone
+from shared.crypto import decrypt_secret, encrypt_secret
+from shared.errors import InvalidInput
+from shared.outbound import check_url
+from shared.schedule_rules import (
+    check_filters,
+    check_format_options,
+    check_retry,
+    merge_secrets,
+    missing_members_error,
+    parse_user_ids,
+    split_destination,
+)
+from shared.settings import Settings
+from shared.sql import commands as command_sql
+from shared.sql import schedules as schedule_sql
+from shared.sql import users as user_sql
+
+_PLAIN = ("name", "enabled", "run_mode", "fan_out", "misfire_policy", "command_id", "created_by_user_id")
+
+
+def timing_values(cron_expression: str | None, execute_at: str | None, timezone: str,
+                  now: datetime) -> dict[str, Any]:
+    """kind, cron_expression/execute_at and the first next_run_at; raises InvalidInput."""
+    validate_timezone(timezone)
+    if execute_at and cron_expression:
+        raise InvalidInput("cron_expression: Give either cron_expression or execute_at, not both")
+    if execute_at:
+        at = validate_execute_at(execute_at, now)
+        return {"kind": "one_shot", "execute_at": at, "cron_expression": None, "next_run_at": at}
+    if cron_expression:
+        first = validate_schedule(cron_expression, timezone, now)
+        return {"kind": "cron", "cron_expression": cron_expression, "execute_at": None, "next_run_at": first}
+    raise InvalidInput("cron_expression: Missing data for required field (or give execute_at)")
+
+
+def destination_values(settings: Settings, data: dict[str, Any], stored_secret: dict[str, Any] | None = None,
+                       stored_kind: str | None = None) -> dict[str, Any]:
+    """destination_type, public destination and encrypted secrets; raises InvalidInput."""
+    destination = split_destination(data)
+    if "url" in destination.public:
+        check_url(destination.public["url"], settings.outbound_allowlist, field="destination.url")
+    secrets = merge_secrets(destination.type, destination.secrets, stored_secret or {}, stored_kind or "")
+    if destination.type == "sftp" and not secrets:
+        raise InvalidInput("destination.password: Either password or private_key is required for sftp")
+    return {
+        "destination_type": destination.type,
+        "destination": destination.public,
+        "destination_secret": encrypt_secret(settings.secret_key, secrets) if secrets else None,
+    }
+
+
+def check_references(conn: psycopg.Connection, organization_id: UUID, values: dict[str, Any],
+                     filters: dict[str, Any]) -> None:
+    """The command and owner exist in the organization and the filters fit the command; raises InvalidInput."""
+    filter_keys: list[str] = []
+    if values.get("command_id") is not None:
+        command = command_sql.get_command(conn, organization_id, values["command_id"])
+        if command is None:
+            raise InvalidInput(f"command_id: Command with id {values['command_id']} does not exist")
+        filter_keys = command.filter_keys
+    owner = values.get("created_by_user_id")
+    if owner is not None and not user_sql.existing_user_ids(conn, organization_id, [owner]):
+        raise InvalidInput(f"created_by_user_id: User with id {owner} does not exist")
+    values["filters"] = check_filters(filters, filter_keys)
+
+
+def subscriber_ids(conn: psycopg.Connection, organization_id: UUID, raw: list[Any] | None) -> list[UUID]:
+    """Parsed subscriber ids that all belong to the organization; raises InvalidInput."""
+    ids = parse_user_ids(raw or [], "subscriber_user_ids")
+    missing = [i for i in ids if i not in user_sql.existing_user_ids(conn, organization_id, ids)]
+    if missing:
+        raise missing_members_error(missing)
+    return ids
+
+
+def create_values(settings: Settings, data: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """Column values for a new schedule (before reference checks); raises InvalidInput."""
+    values = {k: data[k] for k in _PLAIN if k in data}
+    values.update(timing_values(data.get("cron_expression"), data.get("execute_at"), data["timezone"], now))
+    values["timezone"] = data["timezone"]
+    values.update(destination_values(settings, data["destination"]))
+    values["format"] = data["format"]
+    values["format_options"] = check_format_options(data["format"], data.get("format_options") or {})
+    values["alert_condition"] = (data.get("alert") or {}).get("condition")
+    values.update(_retry_values(data.get("retry")))
+    return values
+
+
+def _retry_values(retry: dict[str, Any] | None) -> dict[str, Any]:
+    if not retry:
+        return {}
+    check_retry(retry["max_attempts"], retry["base_delay_s"], retry["max_delay_s"])
+    return {"retry_max_attempts": retry["max_attempts"], "retry_base_delay_s": retry["base_delay_s"],
+            "retry_max_delay_s": retry["max_delay_s"]}
+
+
+def _timing_update(current: schedule_sql.Schedule, data: dict[str, Any], now: datetime) -> dict[str, Any]:
+    timezone = data["timezone"] if "timezone" in data else current.timezone
+    if data.get("execute_at") or data.get("cron_expression"):
+        return {"timezone": timezone, **timing_values(data.get("cron_expression"), data.get("execute_at"),
+                                                      timezone, now)}
+    if "execute_at" in data or "cron_expression" in data:
+        raise InvalidInput("cron_expression: Missing data for required field (or give execute_at)")
+    if "timezone" in data and current.kind == "cron" and current.cron_expression:
+        return {"timezone": timezone, **timing_values(current.cron_expression, None, timezone, now)}
+    if "timezone" in data:
+        validate_timezone(timezone)
+        return {"timezone": timezone}
+    reenabled = data.get("enabled") and (not current.enabled or current.system_disabled_at is not None)
+    if reenabled and current.kind == "cron" and current.cron_expression:
+        # Re-enabling starts from now, like resume: the slots missed while disabled are not owed.
+        return {"next_run_at": next_fire_time(current.cron_expression, current.timezone, now)}
+    return {}
+
+
+def update_values(settings: Settings, conn: psycopg.Connection, current: schedule_sql.Schedule,
+                  data: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """Changed column values for a PATCH; next_run_at is recomputed when timing changes."""
+    values = {k: data[k] for k in _PLAIN if k in data}
+    for key in ("name", "enabled", "run_mode", "fan_out", "misfire_policy"):
+        if key in values and values[key] is None:
+            raise InvalidInput(f"{key}: Field may not be null.")
+    values.update(_timing_update(current, data, now))
+    if "destination" in data:
+        stored = decrypt_secret(settings.secret_key, schedule_sql.get_destination_secret(
+            conn, current.organization_id, current.id))
+        values.update(destination_values(settings, data["destination"], stored, current.destination_type))
+    fmt = data.get("format") or current.format
+    if "format" in data or "format_options" in data:
+        options = data.get("format_options") if "format_options" in data else current.format_options
+        values["format"] = fmt
+        values["format_options"] = check_format_options(fmt, options or {})
+    if "alert" in data:
+        values["alert_condition"] = (data["alert"] or {}).get("condition")
+    values.update(_retry_values(data.get("retry")))
+    return values

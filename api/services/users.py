@@ -1,0 +1,64 @@
+"""User operations inside the caller's transaction: email-only upserts with validated attributes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from uuid import UUID
+
+import psycopg
+
+from shared.attribute_rules import AttributeDefinition, merge_attributes
+from shared.cron import validate_timezone
+from shared.errors import Conflict, InvalidInput
+from shared.schedule_rules import normalize_emails
+from shared.sql import users as user_sql
+
+
+def _email(value: str) -> str:
+    try:
+        return normalize_emails([value])[0]
+    except InvalidInput:
+        raise InvalidInput("email: Invalid email address") from None
+
+
+def upsert_email_only(conn: psycopg.Connection, organization_id: UUID, data: dict[str, Any],
+                      definitions: Mapping[str, AttributeDefinition]) -> user_sql.User:
+    """Create the user for this address or update the existing one; raises InvalidInput."""
+    email = _email(data["email"])
+    if "timezone" in data:
+        validate_timezone(data["timezone"])
+    given = data.get("user_attributes") or {}
+    current = user_sql.get_user_by_email(conn, organization_id, email, for_update=True)
+    if current is None:
+        attributes = merge_attributes({}, given, definitions)
+        created = user_sql.insert_email_only_user(conn, organization_id, email, name=data.get("name"),
+                                                  timezone=data.get("timezone", "UTC"), attributes=attributes)
+        if created is not None:
+            return created
+        current = user_sql.get_user_by_email(conn, organization_id, email, for_update=True)
+        assert current is not None  # the concurrent insert that beat ours
+    return user_sql.update_user(
+        conn, organization_id, current.id, name=data.get("name", current.name),
+        timezone=data.get("timezone", current.timezone),
+        attributes=merge_attributes(current.attributes, given, definitions))
+
+
+def upsert_many(conn: psycopg.Connection, organization_id: UUID, items: list[dict[str, Any]]) -> list[user_sql.User]:
+    """Upsert each user in order; one bad item fails the whole request (one transaction)."""
+    definitions = user_sql.attribute_definitions(conn, organization_id)
+    out = []
+    for index, item in enumerate(items):
+        try:
+            out.append(upsert_email_only(conn, organization_id, item, definitions))
+        except InvalidInput as error:
+            raise InvalidInput(f"users.{index}: {error.detail}") from None
+    return out
+
+
+def declare_attribute(conn: psycopg.Connection, organization_id: UUID, data: dict[str, Any]) -> user_sql.UserAttribute:
+    """Declare a user attribute; raises Conflict if the name is taken."""
+    row = user_sql.insert_attribute(conn, organization_id, data["name"], data["type"], data["multi_value"])
+    if row is None:
+        raise Conflict(f"User attribute {data['name']} already exists")
+    return row

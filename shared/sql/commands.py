@@ -1,0 +1,129 @@
+"""SQL for commands: what a schedule runs (kind, config, declared filter keys)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg.rows import class_row
+from psycopg.types.json import Jsonb
+
+
+@dataclass(frozen=True)
+class Command:
+    id: UUID
+    organization_id: UUID
+    name: str
+    kind: str
+    config: dict[str, Any]
+    filter_keys: list[str]
+    created_at: datetime
+    updated_at: datetime
+
+
+COMMAND_COLUMNS = ", ".join(f.name for f in fields(Command))
+_WRITABLE = frozenset({"name", "kind", "config", "filter_keys"})
+
+
+def _adapt(column: str, value: Any) -> Any:
+    return Jsonb(value) if column == "config" else value
+
+
+def insert_command(conn: psycopg.Connection, organization_id: UUID, values: dict[str, Any]) -> Command:
+    """Insert a command and return it; raises ValueError on an unknown column."""
+    if set(values) - _WRITABLE:
+        raise ValueError(f"not writable: {sorted(set(values) - _WRITABLE)}")
+    columns = ["organization_id", *values]
+    params = [organization_id, *(_adapt(c, v) for c, v in values.items())]
+    with conn.cursor(row_factory=class_row(Command)) as cur:
+        cur.execute(
+            f"""INSERT INTO commands ({", ".join(columns)}) VALUES ({", ".join(["%s"] * len(columns))})
+                RETURNING {COMMAND_COLUMNS}""",
+            params,
+        )
+        row = cur.fetchone()
+    assert row is not None
+    return row
+
+
+def get_command(conn: psycopg.Connection, organization_id: UUID, command_id: UUID,
+                *, for_update: bool = False) -> Command | None:
+    """Return a live command of the organization, or None."""
+    lock = " FOR UPDATE" if for_update else ""
+    with conn.cursor(row_factory=class_row(Command)) as cur:
+        cur.execute(
+            f"""SELECT {COMMAND_COLUMNS} FROM commands
+                WHERE id = %s AND organization_id = %s AND deleted_at IS NULL{lock}""",
+            (command_id, organization_id),
+        )
+        return cur.fetchone()
+
+
+def update_command(conn: psycopg.Connection, organization_id: UUID, command_id: UUID,
+                   values: dict[str, Any]) -> Command | None:
+    """Update a live command; return it, or None if it does not exist."""
+    if set(values) - _WRITABLE:
+        raise ValueError(f"not writable: {sorted(set(values) - _WRITABLE)}")
+    assignments = "".join(f"{c} = %s, " for c in values)
+    with conn.cursor(row_factory=class_row(Command)) as cur:
+        cur.execute(
+            f"""UPDATE commands SET {assignments}updated_at = now()
+                WHERE id = %s AND organization_id = %s AND deleted_at IS NULL RETURNING {COMMAND_COLUMNS}""",
+            [*(_adapt(c, v) for c, v in values.items()), command_id, organization_id],
+        )
+        return cur.fetchone()
+
+
+def soft_delete_command(conn: psycopg.Connection, organization_id: UUID, command_id: UUID) -> bool:
+    """Mark a command deleted; return whether one was."""
+    cur = conn.execute(
+        """UPDATE commands SET deleted_at = now(), updated_at = now()
+           WHERE id = %s AND organization_id = %s AND deleted_at IS NULL""",
+        (command_id, organization_id),
+    )
+    return cur.rowcount == 1
+
+
+def count_live_schedules(conn: psycopg.Connection, organization_id: UUID, command_id: UUID) -> int:
+    """How many live schedules run this command."""
+    row = conn.execute(
+        "SELECT count(*) FROM schedules WHERE organization_id = %s AND command_id = %s AND deleted_at IS NULL",
+        (organization_id, command_id),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def list_commands(conn: psycopg.Connection, organization_id: UUID, *, limit: int,
+                  after: tuple[datetime, UUID] | None = None) -> list[Command]:
+    """Live commands, oldest first, keyset-paged after (created_at, id)."""
+    keyset = "AND (created_at, id) > (%s, %s)" if after else ""
+    with conn.cursor(row_factory=class_row(Command)) as cur:
+        cur.execute(
+            f"""SELECT {COMMAND_COLUMNS} FROM commands
+                WHERE organization_id = %s AND deleted_at IS NULL {keyset}
+                ORDER BY created_at, id LIMIT %s""",
+            [organization_id, *(after or ()), limit],
+        )
+        return cur.fetchall()
+
+
+def count_commands(conn: psycopg.Connection, organization_id: UUID) -> int:
+    """How many live commands the organization has."""
+    row = conn.execute("SELECT count(*) FROM commands WHERE organization_id = %s AND deleted_at IS NULL",
+                       (organization_id,)).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def filter_keys_in_use(conn: psycopg.Connection, organization_id: UUID, command_id: UUID) -> set[str]:
+    """Filter keys that live schedules of this command set."""
+    rows = conn.execute(
+        """SELECT DISTINCT jsonb_object_keys(filters) FROM schedules
+           WHERE organization_id = %s AND command_id = %s AND deleted_at IS NULL""",
+        (organization_id, command_id),
+    ).fetchall()
+    return {r[0] for r in rows}
