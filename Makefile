@@ -30,14 +30,20 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# Long property runs: the cron engine against its oracle, and the OpenAPI fuzz with many more cases.
 fuzz: install
-	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -m "not slow" tests/unit $(PYTEST_ARGS)
+	HYPOTHESIS_PROFILE=fuzz PUNCTUAL_FUZZ_EXAMPLES=200 $(BIN)/python -m pytest \
+		tests/unit/test_cron_property.py tests/integration/api/test_openapi_fuzz.py $(PYTEST_ARGS)
 
+# Minutes of real beats being killed and restarted (PUNCTUAL_SOAK_MINUTES, default 10).
 soak: install
-	PUNCTUAL_SOAK=1 $(BIN)/python -m pytest -m soak $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m soak -s tests/e2e/test_soak.py $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python bench/cron_bench.py
+	$(BIN)/python bench/beat_bench.py --quick
+	$(BIN)/python bench/api_bench.py
+	$(BIN)/python bench/delivery_bench.py
 
 stop:
 	$(BIN)/python -c 'from pathlib import Path; from api.embedded import stop_postgres; stop_postgres(Path(".data/pg"))'
