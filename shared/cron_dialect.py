@@ -1,0 +1,294 @@
+"""Cron dialects: Unix (5 fields) and AWS/Quartz (6 fields, the last one a year) parsed to a CronSpec.
+
+Day fields. A field that starts with `*` or is `?` is unrestricted in the classic (Vixie) sense:
+the day then matches when both fields match (the unrestricted one always does, unless it is a
+stepped wildcard like `*/2`). When neither starts with `*` or `?`, a day matches when either
+field matches (classic cron OR). AWS requires one of the two day fields to be `?`; we are
+lenient and apply the Unix rule to AWS too, so `0 */6 * * ? *`, `0 9 * * MON *` and even
+`0 9 1 * MON *` (day 1 OR Monday) are accepted. `?` is also accepted in a Unix day field, as `*`.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from functools import lru_cache
+from typing import Literal
+
+from shared.errors import InvalidInput
+
+Dialect = Literal["unix", "aws"]
+
+INVALID_EXPRESSION = "cron_expression: Schedule is an invalid cron expression"
+MAX_EXPRESSION_LENGTH = 256
+YEAR_MIN, YEAR_MAX = 1970, 2199
+
+MONTH_NAMES = {
+    name: number
+    for number, name in enumerate(
+        ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"), start=1
+    )
+}
+# Internal weekday numbering is Unix: 0 = Sunday ... 6 = Saturday.
+WEEKDAY_NAMES = {name: number for number, name in enumerate(("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"))}
+
+_ELEMENT = re.compile(r"(?:(\*)|([0-9A-Z]+)(?:-([0-9A-Z]+))?)(?:/([0-9]+))?")
+_NTH_WEEKDAY = re.compile(r"([0-9A-Z]+)#([0-9]+)")
+_LAST_WEEKDAY = re.compile(r"([0-9]+|[A-Z]{3})L")
+_MAX_DIGITS = 4
+
+
+@dataclass(frozen=True)
+class _FieldRule:
+    name: str
+    low: int
+    high: int
+    names: dict[str, int] | None = None
+
+
+_MINUTE = _FieldRule("minute", 0, 59)
+_HOUR = _FieldRule("hour", 0, 23)
+_DAY_OF_MONTH = _FieldRule("day-of-month", 1, 31)
+_MONTH = _FieldRule("month", 1, 12, MONTH_NAMES)
+_UNIX_WEEKDAY = _FieldRule("day-of-week", 0, 7, WEEKDAY_NAMES)
+_AWS_WEEKDAY = _FieldRule("day-of-week", 1, 7, {name: n + 1 for name, n in WEEKDAY_NAMES.items()})
+_YEAR = _FieldRule("year", YEAR_MIN, YEAR_MAX)
+_PLAIN_FIELDS = {rule.name: rule for rule in (_MINUTE, _HOUR, _MONTH, _YEAR)}
+
+
+@dataclass(frozen=True)
+class CronSpec:
+    """A parsed cron expression: the sets of wall-clock values it matches."""
+
+    expression: str
+    dialect: Dialect
+    fields: tuple[str, ...]
+    minutes: tuple[int, ...]
+    hours: tuple[int, ...]
+    days_of_month: frozenset[int]
+    last_day_of_month: bool
+    months: tuple[int, ...]
+    days_of_week: frozenset[int]
+    nth_days_of_week: frozenset[tuple[int, int]]
+    last_days_of_week: frozenset[int]
+    either_day_matches: bool
+    years: tuple[int, ...] | None
+    fixed_time: bool
+    _days_cache: dict[tuple[int, int], tuple[int, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
+
+    def days_in(self, year: int, month: int) -> tuple[int, ...]:
+        """The days of `month` in `year` that this spec matches, ascending."""
+        key = (year, month)
+        days = self._days_cache.get(key)
+        if days is None:
+            if len(self._days_cache) > 4096:
+                self._days_cache.clear()
+            days = self._days_cache[key] = self._match_days(year, month)
+        return days
+
+    def _match_days(self, year: int, month: int) -> tuple[int, ...]:
+        length = calendar.monthrange(year, month)[1]
+        by_month_day = {day for day in self.days_of_month if day <= length}
+        if self.last_day_of_month:
+            by_month_day.add(length)
+        # Day 1 is weekday `first`, so weekday w falls on days 1 + (w - first) % 7 + 7k.
+        first = (date(year, month, 1).weekday() + 1) % 7
+        by_weekday = {
+            day
+            for weekday in self.days_of_week
+            for day in range(1 + (weekday - first) % 7, length + 1, 7)
+        }
+        for weekday, ordinal in self.nth_days_of_week:
+            day = 1 + (weekday - first) % 7 + 7 * (ordinal - 1)
+            if day <= length:
+                by_weekday.add(day)
+        for weekday in self.last_days_of_week:
+            day = 1 + (weekday - first) % 7
+            by_weekday.add(day + 7 * ((length - day) // 7))
+        matched = by_month_day | by_weekday if self.either_day_matches else by_month_day & by_weekday
+        return tuple(sorted(matched))
+
+
+def clear_field_caches() -> None:
+    """Forget parsed fields (benchmarks measuring a cold start)."""
+    _parse_field.cache_clear()
+    _parse_day_of_month.cache_clear()
+    _parse_day_of_week.cache_clear()
+
+
+def invalid(reason: str) -> InvalidInput:
+    """The InvalidInput for a malformed expression, with a short reason appended."""
+    return InvalidInput(f"{INVALID_EXPRESSION} ({reason})")
+
+
+def parse_cron(expression: str) -> CronSpec:
+    """Parse a Unix or AWS expression; raises InvalidInput (`cron_expression: ...`) if malformed."""
+    if not isinstance(expression, str):
+        raise invalid("not a string")
+    if len(expression) > MAX_EXPRESSION_LENGTH:
+        raise invalid(f"longer than {MAX_EXPRESSION_LENGTH} characters")
+    if not expression.isascii():
+        raise invalid("non-ASCII characters")
+    fields = tuple(expression.upper().split())
+    if len(fields) not in (5, 6):
+        raise invalid(f"expected 5 fields (Unix) or 6 fields (AWS, last one the year), got {len(fields)}")
+    dialect: Dialect = "unix" if len(fields) == 5 else "aws"
+    minute, hour, dom, month, dow = fields[:5]
+    minutes = _parse_field(minute, _MINUTE.name)
+    hours = _parse_field(hour, _HOUR.name)
+    days_of_month, last_day = _parse_day_of_month(dom)
+    months = _parse_field(month, _MONTH.name)
+    weekdays, nth, last_weekdays = _parse_day_of_week(dow, dialect)
+    years = None if dialect == "unix" or fields[5] == "*" else _parse_field(fields[5], _YEAR.name)
+    return CronSpec(
+        expression=expression,
+        dialect=dialect,
+        fields=fields,
+        minutes=minutes,
+        hours=hours,
+        days_of_month=days_of_month,
+        last_day_of_month=last_day,
+        months=months,
+        days_of_week=weekdays,
+        nth_days_of_week=nth,
+        last_days_of_week=last_weekdays,
+        either_day_matches=not _unrestricted(dom) and not _unrestricted(dow),
+        years=years,
+        fixed_time="*" not in minute and "*" not in hour,
+    )
+
+
+def _unrestricted(text: str) -> bool:
+    return text.startswith("*") or text == "?"
+
+
+# Fields repeat across expressions far more than whole expressions do, so each is cached alone.
+@lru_cache(maxsize=2048)
+def _parse_day_of_month(text: str) -> tuple[frozenset[int], bool]:
+    if text == "?":
+        return frozenset(range(1, 32)), False
+    days: set[int] = set()
+    last = False
+    for element in _elements(text, _DAY_OF_MONTH):
+        if element == "L":
+            last = True
+        else:
+            days |= _parse_element(element, _DAY_OF_MONTH)
+    return frozenset(days), last
+
+
+@lru_cache(maxsize=2048)
+def _parse_day_of_week(
+    text: str, dialect: Dialect
+) -> tuple[frozenset[int], frozenset[tuple[int, int]], frozenset[int]]:
+    rule = _UNIX_WEEKDAY if dialect == "unix" else _AWS_WEEKDAY
+    if text == "?":
+        return frozenset(range(7)), frozenset(), frozenset()
+    weekdays: set[int] = set()
+    nth: set[tuple[int, int]] = set()
+    last: set[int] = set()
+    for element in _elements(text, rule):
+        if match := _NTH_WEEKDAY.fullmatch(element):
+            ordinal = _number(match.group(2), "day-of-week ordinal after #")
+            if not 1 <= ordinal <= 5:
+                raise invalid(f"day-of-week #{ordinal} out of range 1-5")
+            nth.add((_to_weekday(_checked(_value(match.group(1), rule), rule, rule.high), dialect), ordinal))
+        elif match := _LAST_WEEKDAY.fullmatch(element):
+            last.add(_to_weekday(_checked(_value(match.group(1), rule), rule, rule.high), dialect))
+        else:
+            # An open range (`*`, `3/2`) ends on Saturday: only an explicit 7 means Sunday in Unix
+            # (`7/2` is just Sunday).
+            high = 6 if dialect == "unix" else 7
+            values = _parse_element(element, _FieldRule(rule.name, rule.low, high, rule.names), rule.high)
+            weekdays |= {_to_weekday(value, dialect) for value in values}
+    return frozenset(weekdays), frozenset(nth), frozenset(last)
+
+
+def _to_weekday(value: int, dialect: Dialect) -> int:
+    return value % 7 if dialect == "unix" else value - 1
+
+
+@lru_cache(maxsize=2048)
+def _parse_field(text: str, rule_name: str) -> tuple[int, ...]:
+    rule = _PLAIN_FIELDS[rule_name]
+    values: set[int] = set()
+    for element in _elements(text, rule):
+        values |= _parse_element(element, rule)
+    return tuple(sorted(values))
+
+
+def _elements(text: str, rule: _FieldRule) -> list[str]:
+    if "?" in text:
+        raise invalid(f"'?' is only allowed alone in day-of-month or day-of-week, not in {rule.name}")
+    elements = text.split(",")
+    if any(not element for element in elements):
+        raise invalid(f"empty list element in {rule.name}")
+    return elements
+
+
+def _parse_element(element: str, rule: _FieldRule, explicit_high: int | None = None) -> set[int]:
+    """Values of one list element; `explicit_high` allows a larger bound for spelled-out values."""
+    match = _ELEMENT.fullmatch(element)
+    if match is None:
+        raise invalid(f"cannot read '{element}' in {rule.name}")
+    star, first, last, step_text = match.groups()
+    high_bound = explicit_high if explicit_high is not None else rule.high
+    if star:
+        low, high = rule.low, rule.high
+    else:
+        low = _checked(_value(first, rule), rule, high_bound)
+        if last is not None:
+            high = _checked(_value(last, rule), rule, high_bound)
+            if high < low:
+                raise invalid(f"{rule.name} range {first}-{last} is reversed")
+        else:
+            high = rule.high if step_text is not None else low
+    step = 1 if step_text is None else _number(step_text, f"{rule.name} step")
+    if step < 1:
+        raise invalid(f"{rule.name} step must be at least 1")
+    return set(range(low, max(high, low) + 1, step))
+
+
+def _checked(value: int, rule: _FieldRule, high: int) -> int:
+    if not rule.low <= value <= high:
+        raise invalid(f"{rule.name} {value} out of range {rule.low}-{high}")
+    return value
+
+
+def _value(text: str, rule: _FieldRule) -> int:
+    if rule.names is not None and text in rule.names:
+        return rule.names[text]
+    if not text.isdigit():
+        raise invalid(f"unknown value '{text}' in {rule.name}")
+    return _number(text, rule.name)
+
+
+def _number(text: str, what: str) -> int:
+    if not text.isdigit() or len(text) > _MAX_DIGITS:
+        raise invalid(f"bad number '{text}' in {what}")
+    return int(text)
+
+
+def descriptor_expression(spec: CronSpec) -> str:
+    """The expression in the Unix syntax cron-descriptor reads (AWS day numbers shifted to 0-6)."""
+    minute, hour, dom, month, dow = spec.fields[:5]
+    dom = "*" if dom == "?" else dom
+    if spec.dialect == "aws":
+        dow = "*" if dow == "?" else ",".join(_descriptor_weekday(e) for e in dow.split(","))
+    else:
+        dow = "*" if dow == "?" else dow
+    unix = f"{minute} {hour} {dom} {month} {dow}"
+    if spec.years is None:
+        return unix
+    return f"0 {unix} {spec.fields[5]}"
+
+
+def _descriptor_weekday(element: str) -> str:
+    if "/" in element:
+        values = _parse_element(element, _AWS_WEEKDAY)
+        return ",".join(str(value - 1) for value in sorted(values))
+    return re.sub(r"^[0-9]+|(?<=-)[0-9]+", lambda m: str(int(m.group()) - 1), element)
