@@ -11,15 +11,16 @@ import os
 import socket
 import time
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
-from uuid import UUID
 
 import psycopg
 from celery.beat import Scheduler
 from psycopg_pool import ConnectionPool
 
 from beat.planner import plan_schedule
-from shared.celery_app import RUNS_QUEUE, TASK_START_RUNS
+from beat.relay import OutboxRelay
 from shared.db import connect, create_pool, transaction
 from shared.settings import Settings, load_settings
 from shared.sql import dispatch
@@ -27,6 +28,16 @@ from shared.sql import dispatch
 logger = logging.getLogger("punctual.beat")
 WAKEUP_CHANNEL = "punctual_wakeup"
 HEARTBEAT_EVERY_S = 1.0
+# Heartbeat rows of beats silent this long are deleted (they exited or crashed).
+HEARTBEAT_FORGET_S = 86400.0
+
+
+@dataclass
+class TickStats:
+    claimed: int = 0
+    runs: int = 0
+    published: int = 0
+    lag_s: float = 0.0
 
 
 class PunctualScheduler(Scheduler):
@@ -34,16 +45,24 @@ class PunctualScheduler(Scheduler):
 
     settings: Settings
     pool: ConnectionPool
+    relay: OutboxRelay
     listener: psycopg.Connection | None
 
     def setup_schedule(self) -> None:
         self.settings = load_settings()
-        self.pool = create_pool(self.settings, min_size=1, max_size=2, name="punctual-beat")
-        self.beat_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        # Three connections: the main loop's, the relay thread's, and one spare for the heartbeat.
+        self.pool = create_pool(self.settings, min_size=2, max_size=3, name="punctual-beat")
+        self.hostname = socket.gethostname()
+        self.beat_id = f"{self.hostname}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.relay = OutboxRelay(self.app, self.settings, self.pool, self.beat_id)
         self.listener = None
         self._last_heartbeat = 0.0
-        self._published_since_heartbeat = 0
+        with transaction(self.pool) as conn:
+            dispatch.delete_stale_heartbeats(conn, HEARTBEAT_FORGET_S)
+        # The row exists before the relay starts adding to its published count.
+        self._heartbeat(TickStats(), force=True)
         self._listen()
+        self.relay.start()
 
     def _listen(self) -> None:
         # LISTEN on its own autocommit connection: notifications arrive only outside transactions.
@@ -60,33 +79,44 @@ class PunctualScheduler(Scheduler):
         return {}
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
+        started = time.monotonic()
         try:
-            claimed, published, lag = self.fire_due()
-        except psycopg.OperationalError:
+            stats = self._claim_and_advance()
+        except psycopg.Error:
             logger.warning("beat: database unavailable; retrying", exc_info=True)
             return min(1.0, self.settings.beat_max_sleep_s)
-        if claimed or published:
-            logger.info("beat tick: claimed=%d published=%d lag=%.3fs", claimed, published, lag)
-        self._heartbeat(published)
-        if claimed >= self.settings.beat_batch_size or published >= self.settings.beat_batch_size:
+        except Exception:  # a bug in one tick must not stop beat; the next tick retries
+            logger.exception("beat: tick failed; retrying")
+            return min(1.0, self.settings.beat_max_sleep_s)
+        if not self.relay.is_alive():  # it catches everything, but a beat that never publishes is the worst case
+            logger.error("beat: relay thread ended; starting a new one")
+            self.relay = OutboxRelay(self.app, self.settings, self.pool, self.beat_id)
+            self.relay.start()
+        # Every tick, not only when runs were inserted: a NOTIFY may be for a manual trigger or a
+        # test delivery, whose run the API inserted and only the relay sends.
+        self.relay.wake()
+        stats.published = self.relay.take_published()
+        if stats.claimed or stats.published:
+            logger.info("beat tick: claimed=%d runs=%d published=%d lag=%.3fs took=%.3fs%s", stats.claimed,
+                        stats.runs, stats.published, stats.lag_s, time.monotonic() - started,
+                        " (broker down: runs wait in the outbox)" if self.relay.broker_down else "")
+        if stats.claimed >= self.settings.beat_batch_size:
+            self._heartbeat(stats, force=False)
             return 0.0  # a full batch: more may be due right now
+        # About to sleep: record what this tick did now, not a whole sleep later.
+        self._heartbeat(stats, force=stats.claimed > 0)
         self._wait()
         # The wait already happened inside _wait (so a NOTIFY can cut it short); ask for none.
         return 0.0
 
-    def fire_due(self) -> tuple[int, int, float]:
-        """One pass: claim, insert, advance, commit; then relay pending runs to the broker."""
-        claimed, lag = self._claim_and_advance()
-        published = self._relay()
-        return claimed, published, lag
-
-    def _claim_and_advance(self) -> tuple[int, float]:
+    def _claim_and_advance(self) -> TickStats:
         # Claim, insert and advance in ONE transaction: either the runs exist and next_run_at
-        # moved, or neither happened. Publishing comes after the commit (transactional outbox).
+        # moved, or neither happened. Publishing comes after the commit (transactional outbox),
+        # so a down broker never stops slots from being recorded.
         with transaction(self.pool) as conn:
             due = dispatch.claim_due_schedules(conn, self.settings.beat_batch_size)
             if not due:
-                return 0, 0.0
+                return TickStats()
             now = due[0].db_now  # the database's clock, the same for every beat
             slots: list[dispatch.RunSlot] = []
             advances: list[dispatch.Advance] = []
@@ -94,45 +124,23 @@ class PunctualScheduler(Scheduler):
                 runs, advance = plan_schedule(row, now, self.settings.misfire_run_all_cap)
                 slots.extend(runs)
                 advances.append(advance)
-            dispatch.insert_runs(conn, slots)
+                if advance.disabled_reason:
+                    logger.error("beat: schedule %s disabled: %s", row.id, advance.disabled_reason)
+            inserted = dispatch.insert_runs(conn, slots)
             dispatch.advance_schedules(conn, advances)
         lag = max((now - row.next_run_at).total_seconds() for row in due)
-        return len(due), lag
-
-    def _relay(self) -> int:
-        total = 0
-        batch = self.settings.beat_publish_batch
-        while True:
-            with transaction(self.pool) as conn:
-                run_ids = dispatch.claim_unpublished_runs(
-                    conn, self.settings.beat_batch_size, self.settings.beat_republish_after_s)
-                if not run_ids:
-                    return total
-                # Publish while the rows are locked, then mark them: if the broker is down the
-                # exception rolls back and the runs stay pending for a later tick.
-                for start in range(0, len(run_ids), batch):
-                    self._publish(run_ids[start:start + batch])
-                dispatch.mark_runs_published(conn, run_ids)
-            total += len(run_ids)
-            if len(run_ids) < self.settings.beat_batch_size:
-                return total
-
-    def _publish(self, run_ids: list[UUID]) -> None:
-        self.app.send_task(
-            TASK_START_RUNS, args=[[str(r) for r in run_ids]], queue=RUNS_QUEUE,
-            retry=False,  # a down broker must fail fast; the outbox keeps the runs
-        )
+        return TickStats(claimed=len(due), runs=inserted, lag_s=lag)
 
     def _wait(self) -> None:
         try:
             with transaction(self.pool) as conn:
                 earliest, now = dispatch.earliest_next_run_at(conn)
-        except psycopg.OperationalError:
+        except psycopg.Error:
             time.sleep(1.0)
             return
         timeout = self.settings.beat_max_sleep_s
         if earliest is not None:
-            timeout = max(0.0, min(timeout, (earliest - now).total_seconds()))
+            timeout = min(timeout, max(0.0, _seconds_until(earliest, now)))
         if timeout <= 0:
             return
         if self.listener is None:
@@ -142,25 +150,31 @@ class PunctualScheduler(Scheduler):
         try:
             for _ in self.listener.notifies(timeout=timeout, stop_after=1):
                 break
-        except psycopg.OperationalError:
+        except psycopg.Error:
+            logger.warning("beat: LISTEN connection lost; reconnecting", exc_info=True)
+            self.listener.close()
             self.listener = None
 
-    def _heartbeat(self, published: int) -> None:
-        self._published_since_heartbeat += published
-        if time.monotonic() - self._last_heartbeat < HEARTBEAT_EVERY_S:
+    def _heartbeat(self, stats: TickStats, *, force: bool) -> None:
+        if not force and time.monotonic() - self._last_heartbeat < HEARTBEAT_EVERY_S:
             return
+        # published=0: the relay thread adds its own count as each pass ends.
+        beat = dispatch.Heartbeat(self.beat_id, self.hostname, os.getpid(), 0, stats.claimed, stats.lag_s)
         try:
             with transaction(self.pool) as conn:
-                dispatch.record_heartbeat(conn, self.beat_id, socket.gethostname(), os.getpid(),
-                                          self._published_since_heartbeat)
+                dispatch.record_heartbeat(conn, beat)
         except psycopg.Error:
             logger.warning("beat: heartbeat failed", exc_info=True)
             return
         self._last_heartbeat = time.monotonic()
-        self._published_since_heartbeat = 0
 
     def close(self) -> None:
+        self.relay.stop()
         if self.listener is not None:
             self.listener.close()
         self.pool.close()
         super().close()
+
+
+def _seconds_until(moment: datetime, now: datetime) -> float:
+    return (moment - now).total_seconds()

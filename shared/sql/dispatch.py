@@ -31,12 +31,23 @@ class RunSlot:
 
 
 @dataclass(frozen=True)
+class Heartbeat:
+    beat_id: str
+    hostname: str
+    pid: int
+    published: int
+    claimed: int
+    lag_s: float
+
+
+@dataclass(frozen=True)
 class Advance:
     schedule_id: UUID
     next_run_at: datetime | None
     last_run_at: datetime | None
     skipped: int
     done: bool
+    disabled_reason: str | None = None
 
 
 def claim_due_schedules(conn: psycopg.Connection, limit: int) -> list[DueSchedule]:
@@ -53,7 +64,7 @@ def claim_due_schedules(conn: psycopg.Connection, limit: int) -> list[DueSchedul
                ORDER BY next_run_at
                LIMIT %s
                FOR UPDATE SKIP LOCKED""",
-            (limit,),
+            (limit,), binary=True,
         )
         return cur.fetchall()
 
@@ -64,7 +75,7 @@ def insert_runs(conn: psycopg.Connection, slots: list[RunSlot]) -> int:
         return 0
     cur = conn.execute(
         """INSERT INTO runs (organization_id, schedule_id, scheduled_for, trigger)
-           SELECT * FROM unnest(%s::uuid[], %s::uuid[], %s::timestamptz[], %s::text[])
+           SELECT * FROM unnest(%b::uuid[], %b::uuid[], %b::timestamptz[], %b::text[])
            ON CONFLICT (schedule_id, scheduled_for) DO NOTHING""",
         (
             [s.organization_id for s in slots],
@@ -85,9 +96,11 @@ def advance_schedules(conn: psycopg.Connection, advances: list[Advance]) -> None
            SET next_run_at = v.next_run_at,
                last_run_at = coalesce(v.last_run_at, s.last_run_at),
                skipped_slots = s.skipped_slots + v.skipped,
-               done_at = CASE WHEN v.done THEN now() ELSE s.done_at END
-           FROM unnest(%s::uuid[], %s::timestamptz[], %s::timestamptz[], %s::int[], %s::bool[])
-                AS v(id, next_run_at, last_run_at, skipped, done)
+               done_at = CASE WHEN v.done THEN now() ELSE s.done_at END,
+               system_disabled_at = CASE WHEN v.reason IS NULL THEN s.system_disabled_at ELSE now() END,
+               system_disabled_reason = coalesce(v.reason, s.system_disabled_reason)
+           FROM unnest(%b::uuid[], %b::timestamptz[], %b::timestamptz[], %b::int8[], %b::bool[], %b::text[])
+                AS v(id, next_run_at, last_run_at, skipped, done, reason)
            WHERE s.id = v.id""",
         (
             [a.schedule_id for a in advances],
@@ -95,38 +108,36 @@ def advance_schedules(conn: psycopg.Connection, advances: list[Advance]) -> None
             [a.last_run_at for a in advances],
             [a.skipped for a in advances],
             [a.done for a in advances],
+            [a.disabled_reason for a in advances],
         ),
     )
 
 
-def claim_unpublished_runs(conn: psycopg.Connection, limit: int, republish_after_s: float) -> list[UUID]:
-    """Lock runs to publish: pending ones, and published ones never started after a grace time."""
-    pending = conn.execute(
-        """SELECT id FROM runs WHERE status = 'pending'
-           ORDER BY created_at LIMIT %s FOR UPDATE SKIP LOCKED""",
-        (limit,),
-    ).fetchall()
-    ids = [r[0] for r in pending]
+def mark_unpublished_runs(conn: psycopg.Connection, limit: int, republish_after_s: float) -> list[UUID]:
+    """Mark up to `limit` runs published and return them: pending ones first, then ones published
+    but never started for `republish_after_s`. The caller publishes them before it commits."""
+    # One statement locks (SKIP LOCKED: other beats take other runs) and marks; if the broker
+    # then fails, the caller's rollback puts the runs back as they were.
+    ids = _mark(conn, """SELECT id FROM runs WHERE status = 'pending'
+                         ORDER BY created_at LIMIT %s FOR UPDATE SKIP LOCKED""", (limit,))
     if len(ids) < limit:
         # A run published but never started (broker flushed, message lost) goes out again;
         # the worker's claim (status IN pending/published) makes a duplicate harmless.
-        stale = conn.execute(
-            """SELECT id FROM runs
-               WHERE status = 'published' AND published_at < now() - make_interval(secs => %s)
-               ORDER BY published_at LIMIT %s FOR UPDATE SKIP LOCKED""",
-            (republish_after_s, limit - len(ids)),
-        ).fetchall()
-        ids.extend(r[0] for r in stale)
+        ids += _mark(conn, """SELECT id FROM runs
+                              WHERE status = 'published' AND published_at < now() - make_interval(secs => %s)
+                              ORDER BY published_at LIMIT %s FOR UPDATE SKIP LOCKED""",
+                     (republish_after_s, limit - len(ids)))
     return ids
 
 
-def mark_runs_published(conn: psycopg.Connection, run_ids: list[UUID]) -> None:
-    """Record that these runs are in the broker."""
-    conn.execute(
-        """UPDATE runs SET status = 'published', published_at = now(), publish_count = publish_count + 1
-           WHERE id = ANY(%s) AND status IN ('pending', 'published')""",
-        (run_ids,),
-    )
+def _mark(conn: psycopg.Connection, select_ids: str, params: tuple[object, ...]) -> list[UUID]:
+    rows = conn.execute(
+        f"""UPDATE runs SET status = 'published', published_at = clock_timestamp(),
+                            publish_count = publish_count + 1
+            WHERE id IN ({select_ids}) RETURNING id""",  # type: ignore[arg-type]
+        params, binary=True,
+    ).fetchall()
+    return [r[0] for r in rows]
 
 
 def earliest_next_run_at(conn: psycopg.Connection) -> tuple[datetime | None, datetime]:
@@ -140,14 +151,35 @@ def earliest_next_run_at(conn: psycopg.Connection) -> tuple[datetime | None, dat
     return row[0], row[1]
 
 
-def record_heartbeat(conn: psycopg.Connection, beat_id: str, hostname: str, pid: int,
-                     published: int) -> None:
-    """Upsert this beat's heartbeat row."""
+def record_heartbeat(conn: psycopg.Connection, beat: Heartbeat) -> None:
+    """Upsert this beat's heartbeat row, with the age of the oldest run still waiting to be published."""
     conn.execute(
-        """INSERT INTO beat_heartbeats (beat_id, hostname, pid, runs_published, last_tick_published)
-           VALUES (%s, %s, %s, %s, %s)
+        """INSERT INTO beat_heartbeats (beat_id, hostname, pid, runs_published, last_tick_published,
+                                        last_tick_claimed, last_lag_s, oldest_pending_run_at)
+           VALUES (%(beat_id)s, %(hostname)s, %(pid)s, %(published)s, %(published)s, %(claimed)s, %(lag)s,
+                   (SELECT min(created_at) FROM runs WHERE status = 'pending'))
            ON CONFLICT (beat_id) DO UPDATE SET last_tick_at = now(),
                runs_published = beat_heartbeats.runs_published + EXCLUDED.runs_published,
-               last_tick_published = EXCLUDED.last_tick_published""",
-        (beat_id, hostname, pid, published, published),
+               last_tick_published = EXCLUDED.last_tick_published,
+               last_tick_claimed = EXCLUDED.last_tick_claimed,
+               last_lag_s = EXCLUDED.last_lag_s,
+               oldest_pending_run_at = EXCLUDED.oldest_pending_run_at""",
+        {"beat_id": beat.beat_id, "hostname": beat.hostname, "pid": beat.pid, "published": beat.published,
+         "claimed": beat.claimed, "lag": beat.lag_s},
     )
+
+
+def add_runs_published(conn: psycopg.Connection, beat_id: str, published: int) -> None:
+    """Add runs this beat's relay just published to its heartbeat row."""
+    conn.execute(
+        """UPDATE beat_heartbeats SET runs_published = runs_published + %s, last_tick_published = %s
+           WHERE beat_id = %s""",
+        (published, published, beat_id),
+    )
+
+
+def delete_stale_heartbeats(conn: psycopg.Connection, older_than_s: float) -> int:
+    """Forget beats not heard from for a while (they exited or died); return how many."""
+    cur = conn.execute("DELETE FROM beat_heartbeats WHERE last_tick_at < now() - make_interval(secs => %s)",
+                       (older_than_s,))
+    return cur.rowcount
