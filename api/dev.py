@@ -58,11 +58,14 @@ def run_dev(port: int | None = None, flower_port: int = 5555) -> int:
              "start", "-p", str(api_port)],
             env=env,
         )
-        try:
-            return honcho.wait()
-        except KeyboardInterrupt:
-            honcho.send_signal(signal.SIGINT)
-            return honcho.wait()
+        def forward(signum: int, _frame: object) -> None:
+            # Ctrl-C, `kill` or a closed terminal: let honcho stop every process cleanly, then
+            # fall through to stopping the embedded Redis below.
+            honcho.send_signal(signal.SIGTERM if signum != signal.SIGINT else signal.SIGINT)
+
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, forward)
+        return honcho.wait()
     finally:
         for proc in started:
             proc.terminate()
