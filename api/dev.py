@@ -58,14 +58,18 @@ def run_dev(port: int | None = None, flower_port: int = 5555) -> int:
              "start", "-p", str(api_port)],
             env=env,
         )
+        stopped: list[int] = []
+
         def forward(signum: int, _frame: object) -> None:
             # Ctrl-C, `kill` or a closed terminal: let honcho stop every process cleanly, then
             # fall through to stopping the embedded Redis below.
+            stopped.append(signum)
             honcho.send_signal(signal.SIGTERM if signum != signal.SIGINT else signal.SIGINT)
 
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, forward)
-        return honcho.wait()
+        code = honcho.wait()
+        return 0 if stopped else code  # asked to stop: a clean exit, not an error
     finally:
         for proc in started:
             proc.terminate()
