@@ -312,6 +312,21 @@ def lag_stats(ctx: Context, column: str, since: datetime | None = None) -> tuple
     return len(rows), [r[0] for r in rows], last[0] if last else None
 
 
+def executed_note(ctx: Context, count: int, slot_at: datetime, timeout: float) -> str:
+    """Slot to runs.expanded_at: the worker produced the content and published the deliveries.
+
+    started_at is the claim; this is the run's own work done. Nobody consumes the delivery queues
+    here, so runs never reach finished_at: expanded_at is the last step a run worker takes.
+    """
+    finished = wait_column(ctx, count, timeout, "expanded_at")
+    n, lags, _ = lag_stats(ctx, "expanded_at", slot_at)
+    if not lags:
+        return " executed: none"
+    last = max(lags)
+    return (f" executed (expanded_at): {n} runs, {n / last:.0f} runs/s, p50 {pct(lags, 0.5):.3f} s, "
+            f"p99 {pct(lags, 0.99):.3f} s" + ("" if finished else " (not all)"))
+
+
 def daily_away_from_now() -> str:
     """300 daily expressions (60 minutes x 5 hours) whose slots are 3-21 hours from now in every zone
     used: planning costs what it would in production, and nothing else comes due while we measure."""
@@ -358,6 +373,8 @@ def punctual_burst(ctx: Context, count: int, *, workers: int = 0, beats: int = 1
         done = len(lags)
         elapsed = max(lags) if lags else float("nan")
         note = "" if finished else f"not finished in {ctx.args.timeout:.0f} s"
+        if worker is not None:
+            note += executed_note(ctx, count, slot_at, timeout)
         if late_insert > 0:
             note += f" (insert ended {late_insert:.1f} s after the slot)"
         return Row("punctual", scenario, count, str(done), fmt(elapsed), fmt(done / elapsed, 0) if done else "0",

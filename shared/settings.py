@@ -44,6 +44,7 @@ class Settings:
     public_url: str = "http://127.0.0.1:8000"
     retry_sweep_interval_s: float = 5.0
     delivery_lease_s: float = 600.0
+    run_chunk_size: int = 25
 
 
 def embedded_services_file(env: Mapping[str, str] | None = None) -> Path:
@@ -157,4 +158,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         public_url=env.get("PUNCTUAL_PUBLIC_URL", f"http://127.0.0.1:{port}"),
         retry_sweep_interval_s=_float(env, "PUNCTUAL_RETRY_SWEEP_INTERVAL", 5.0),
         delivery_lease_s=_float(env, "PUNCTUAL_DELIVERY_LEASE", 600.0),
+        run_chunk_size=_int(env, "PUNCTUAL_RUN_CHUNK_SIZE", 25, minimum=1),
     )

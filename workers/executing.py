@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from uuid import UUID
 
 import psycopg
@@ -13,6 +15,7 @@ from shared.sql import deliveries as delivery_sql
 from shared.sql import execution as ex_sql
 from shared.sql import runs as run_sql
 from shared.sql.artifacts import insert_artifact
+from shared.sql.runs import Run
 from workers.commands.base import CommandError
 from workers.producing import Plan, Produced, held_back, load_plan, produce
 from workers.state import WorkerState, get_state
@@ -22,6 +25,7 @@ logger = logging.getLogger("punctual.workers")
 PAGE_SIZE = 1000        # subscribers read (and deliveries inserted and published) per transaction
 CHUNK_SIZE = 25         # subscribers per per_subscriber task: small enough to spread, big enough to amortise
 EMAIL_GROUP_SIZE = 50   # recipients of one message when email fan_out is off
+FLUSH_AFTER_S = 0.5     # a batch writes the runs it produced at least this often
 
 PublishDeliveries = Callable[[list[tuple[str, UUID]]], None]
 PublishChunks = Callable[[UUID, list[int]], None]
@@ -34,21 +38,75 @@ def execute_run(run_id: UUID, publish: PublishDeliveries, publish_chunks: Publis
         run = run_sql.claim_run(conn, run_id, state.settings.delivery_lease_s)
         if run is None:
             return  # started already: a redelivered or republished message
-        plan = load_plan(conn, run)
-        if plan is None:
-            _fail(conn, state, run_id, "schedule or command deleted")
-            return
-        spread = plan.schedule.run_mode == "per_subscriber" and (
-            plan.schedule.destination_type == "email"
-            or ex_sql.has_subscribers(conn, run.organization_id, run.schedule_id))
-        chunks = _plan_chunks(conn, state, plan) if spread else []
-    if spread:
-        if chunks:
-            publish_chunks(run_id, chunks)
-        else:
-            _finish(state, run_id)  # nobody subscribed: nothing to send
+        step = _prepare(conn, state, run, load_plan(conn, run))
+    _carry_on(state, step, publish, publish_chunks)
+
+
+def execute_runs(run_ids: list[UUID], publish: PublishDeliveries, publish_chunks: PublishChunks) -> int:
+    """Claim many runs in one statement, then execute each as execute_run does; return how many were claimed.
+
+    A run that raises is logged and left running: the sweep takes it up again after the lease,
+    as it does a run whose worker died. The other runs of the batch go on.
+    """
+    state = get_state()
+    with transaction(state.pool) as conn:
+        runs = run_sql.claim_runs(conn, run_ids, state.settings.delivery_lease_s)
+        # Plans are read in the claim's transaction too: one round of reads, not one transaction per run.
+        plans = [(run, load_plan(conn, run)) for run in runs]
+    # Runs to a single destination first: they are quick, and nothing is written before producing them.
+    try:
+        _distribute_to_destinations(state, [p for _, p in plans if p is not None and _to_destination_once(p)],
+                                    publish)
+    except Exception:
+        # Whatever was committed stays; a run not written is left running for the sweep, as below.
+        logger.exception("runs of batch could not all be written; the sweep takes them up after the lease")
+    for run, plan in plans:
+        if plan is not None and _to_destination_once(plan):
+            continue
+        try:
+            with transaction(state.pool) as conn:
+                step = _prepare(conn, state, run, plan)
+            _carry_on(state, step, publish, publish_chunks)
+        except Exception:
+            logger.exception("run %s failed to execute; the sweep takes it up again after the lease", run.id)
+    return len(runs)
+
+
+def _to_destination_once(plan: Plan) -> bool:
+    # once_distribute to a webhook, Slack channel or SFTP server: one artifact, one delivery.
+    return plan.schedule.run_mode != "per_subscriber" and plan.schedule.destination_type != "email"
+
+
+@dataclass(frozen=True)
+class _Step:
+    """What a claimed run does once its claim committed."""
+    run_id: UUID
+    plan: Plan | None         # None: closed already (its schedule or command is gone)
+    chunks: list[int] | None  # per_subscriber chunks for other workers; None: produce once and distribute
+
+
+def _prepare(conn: psycopg.Connection, state: WorkerState, run: Run, plan: Plan | None) -> _Step:
+    # In the claim's transaction (or, for a batch, the run's own): close or plan the run.
+    if plan is None:
+        _fail(conn, state, run.id, "schedule or command deleted")
+        return _Step(run.id, None, None)
+    spread = plan.schedule.run_mode == "per_subscriber" and (
+        plan.schedule.destination_type == "email"
+        or ex_sql.has_subscribers(conn, run.organization_id, run.schedule_id))
+    return _Step(run.id, plan, _plan_chunks(conn, state, plan) if spread else None)
+
+
+def _carry_on(state: WorkerState, step: _Step, publish: PublishDeliveries, publish_chunks: PublishChunks) -> None:
+    # After the commit: hand chunks to other workers, or produce and fan out here.
+    if step.plan is None:
         return
-    _distribute_once(state, plan, publish)
+    if step.chunks is not None:
+        if step.chunks:
+            publish_chunks(step.run_id, step.chunks)
+        else:
+            _finish(state, step.run_id)  # nobody subscribed: nothing to send
+        return
+    _distribute_once(state, step.plan, publish)
 
 
 def _fail(conn: psycopg.Connection, state: WorkerState, run_id: UUID, error: str) -> None:
@@ -104,26 +162,85 @@ def _produce_or_error(plan: Plan, sub: ex_sql.Subscriber | None, state: WorkerSt
 
 
 def _distribute_once(state: WorkerState, plan: Plan, publish: PublishDeliveries) -> None:
+    if plan.schedule.destination_type != "email":
+        _distribute_to_destinations(state, [plan], publish)
+        return
     run = plan.run
     produced = _produce_or_error(plan, None, state)
     with transaction(state.pool) as conn:
-        if isinstance(produced, str):
-            _fail(conn, state, run.id, produced)
-            return
-        reason = held_back(conn, plan, produced, None)
-        if reason is not None:
-            ex_sql.finish_run(conn, run.id, "skipped", error=reason,
-                              disable_after=state.settings.consecutive_failures_to_disable)
-            return
-        artifact_id = _store(conn, plan, produced, None)
-    kind = plan.schedule.destination_type
-    if kind == "email":
-        for page in _subscriber_pages(state, plan):
-            _insert_and_publish(state, plan, _email_items(plan, page, artifact_id), publish)
-    else:
-        # A webhook, Slack channel or SFTP server is one recipient: the destination itself.
-        _insert_and_publish(state, plan, [delivery_sql.NewDelivery("destination", None, artifact_id)], publish)
+        artifact_id = _settle_produced(conn, state, plan, produced)
+    if artifact_id is None:
+        return
+    for page in _subscriber_pages(state, plan):
+        _insert_and_publish(state, plan, _email_items(plan, page, artifact_id), publish)
     _finish(state, run.id)
+
+
+def _settle_produced(conn: psycopg.Connection, state: WorkerState, plan: Plan, produced: Produced | str) -> UUID | None:
+    # Fail, skip (alert condition) or store the content once; the artifact id when it is to be delivered.
+    if isinstance(produced, str):
+        _fail(conn, state, plan.run.id, produced)
+        return None
+    reason = held_back(conn, plan, produced, None)
+    if reason is not None:
+        ex_sql.finish_run(conn, plan.run.id, "skipped", error=reason,
+                          disable_after=state.settings.consecutive_failures_to_disable)
+        return None
+    return _store(conn, plan, produced, None)
+
+
+def _distribute_to_destinations(state: WorkerState, plans: list[Plan], publish: PublishDeliveries) -> None:
+    """Produce once_distribute runs whose recipient is the destination itself, and write them together.
+
+    A webhook, Slack channel or SFTP server is one recipient, so such a run is one artifact and one
+    delivery: the runs produced within FLUSH_AFTER_S share one transaction (a savepoint each, so one
+    run's error rolls back that run alone) and one broker connection.
+    """
+    pending: list[tuple[Plan, Produced | str]] = []
+    since = time.monotonic()
+    for plan in plans:
+        pending.append((plan, _produce_or_error(plan, None, state)))
+        # Slow commands flush one by one: a fast run's deliveries never wait on a slow neighbour's.
+        if time.monotonic() - since >= FLUSH_AFTER_S:
+            _write_and_publish(state, pending, publish)
+            pending, since = [], time.monotonic()
+    _write_and_publish(state, pending, publish)
+
+
+def _write_and_publish(state: WorkerState, produced: list[tuple[Plan, Produced | str]],
+                       publish: PublishDeliveries) -> None:
+    items: list[tuple[str, UUID]] = []
+    if not produced:
+        return
+    with transaction(state.pool) as conn:
+        for plan, result in produced:
+            try:
+                with conn.transaction():
+                    items += [(plan.schedule.destination_type, i) for i in _write_once(conn, state, plan, result)]
+            except Exception:
+                # Left running and unexpanded: the sweep takes the run up again after the lease.
+                logger.exception("run %s could not be written; the sweep takes it up again after the lease",
+                                 plan.run.id)
+    # Published after commit: a worker that reads the id finds the row. If we die before this,
+    # the sweep republishes the rows once their publish_after passes.
+    publish(items)
+
+
+def _write_once(conn: psycopg.Connection, state: WorkerState, plan: Plan, produced: Produced | str) -> list[UUID]:
+    # The artifact, the destination's delivery and "expanded" in one transaction: no state in between.
+    artifact_id = _settle_produced(conn, state, plan, produced)
+    if artifact_id is None:
+        return []
+    ids = delivery_sql.insert_deliveries(
+        conn, plan.run.organization_id, plan.run.id, plan.schedule.id, plan.schedule.destination_type,
+        plan.schedule.retry_max_attempts, [delivery_sql.NewDelivery("destination", None, artifact_id)],
+        state.settings.delivery_lease_s)
+    ex_sql.mark_run_expanded(conn, plan.run.id)
+    if not ids:
+        # A re-executed run whose delivery exists already: it may have settled, so the run may finish.
+        # A delivery just inserted is pending, so the run cannot finish yet: no need to look.
+        ex_sql.finish_run_from_deliveries(conn, plan.run.id, state.settings.consecutive_failures_to_disable)
+    return ids
 
 
 def _email_items(plan: Plan, page: list[ex_sql.Subscriber], artifact_id: UUID) -> list[delivery_sql.NewDelivery]:

@@ -13,14 +13,15 @@ from shared.celery_app import DELIVERY_QUEUES, RUNS_QUEUE, TASK_DELIVER, TASK_EX
 from shared.settings import load_settings
 from workers.app import app
 from workers.delivering import deliver_one
-from workers.executing import execute_run, produce_chunk
-from workers.state import reset_state
+from workers.executing import execute_run, execute_runs, produce_chunk
+from workers.state import get_state, reset_state
 from workers.sweeping import Publishers, Sweeper
 
 logger = logging.getLogger("punctual.workers")
 
 # Published by workers only (beat never sees it), so its name lives here, next to the task.
 TASK_PRODUCE_CHUNK = "punctual.runs.produce_chunk"
+TASK_EXECUTE_BATCH = "punctual.runs.execute_batch"
 # A database blip (restart, failover, a deadlock victim) is retried within seconds rather than
 # waiting a whole lease for the sweep. The work is claimed by keyed rows, so a retry is harmless.
 DB_RETRY: dict[str, Any] = {"autoretry_for": (psycopg.OperationalError,), "retry_backoff": 1,
@@ -75,8 +76,18 @@ def _after_fork(**_: Any) -> None:
 
 @app.task(name=TASK_START_RUNS, queue=RUNS_QUEUE, **DB_RETRY)  # type: ignore[misc]
 def start_runs(run_ids: list[str]) -> None:
-    """Expand a batch from beat into one execute task per run, so runs spread over workers."""
-    publish_runs([UUID(r) for r in run_ids])
+    """Split a batch from beat into execute_batch tasks of a few runs each, so runs spread over workers."""
+    size = get_state().settings.run_chunk_size
+    # One message per chunk, not per run: publishing costs about as much as claiming a whole chunk.
+    with app.producer_or_acquire() as producer:
+        for i in range(0, len(run_ids), size):
+            app.send_task(TASK_EXECUTE_BATCH, args=[run_ids[i:i + size]], queue=RUNS_QUEUE, producer=producer)
+
+
+@app.task(name=TASK_EXECUTE_BATCH, queue=RUNS_QUEUE, **DB_RETRY)  # type: ignore[misc]
+def execute_batch(run_ids: list[str]) -> None:
+    """Claim a chunk of runs in one statement and execute each; runs started already are skipped."""
+    execute_runs([UUID(r) for r in run_ids], publish_deliveries, publish_chunks)
 
 
 @app.task(name=TASK_EXECUTE_RUN, queue=RUNS_QUEUE, **DB_RETRY)  # type: ignore[misc]

@@ -89,6 +89,28 @@ def claim_run(conn: psycopg.Connection, run_id: UUID, reclaim_after_s: float = 6
         return cur.fetchone()
 
 
+def claim_runs(conn: psycopg.Connection, run_ids: list[UUID], reclaim_after_s: float = 600.0) -> list[Run]:
+    """Claim many runs in one statement, as claim_run does one; runs started already are left out."""
+    if not run_ids:
+        return []
+    with conn.cursor(row_factory=class_row(Run)) as cur:
+        # Rows are locked in id order and a row another claim holds is skipped (that claim takes it):
+        # two overlapping batches (a redelivered message) neither wait on nor deadlock each other.
+        cur.execute(
+            f"""WITH claimable AS (
+                    SELECT id FROM runs
+                    WHERE id = ANY(%s) AND (status IN ('pending', 'published')
+                                            OR (status = 'running' AND expanded_at IS NULL AND planned_at IS NULL
+                                                AND started_at < now() - make_interval(secs => %s)))
+                    ORDER BY id FOR UPDATE SKIP LOCKED)
+                UPDATE runs SET status = 'running', started_at = now()
+                FROM claimable WHERE runs.id = claimable.id
+                RETURNING {", ".join("runs." + c for c in RUN_COLUMNS.split(", "))}""",
+            (list(run_ids), reclaim_after_s),
+        )
+        return cur.fetchall()
+
+
 def get_run_unscoped(conn: psycopg.Connection, run_id: UUID) -> Run | None:
     """Return a run by id alone (workers, which hold ids from our own messages)."""
     with conn.cursor(row_factory=class_row(Run)) as cur:

@@ -1,0 +1,107 @@
+"""Batches of runs: one message names many runs, each starts and completes exactly once."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from shared.celery_app import RUNS_QUEUE, TASK_START_RUNS
+from shared.db import transaction
+from tests.integration.workers.conftest import World
+from tests.servers import HttpSink
+
+TASK_EXECUTE_BATCH = "punctual.runs.execute_batch"  # a worker-to-worker task: its name lives in workers/tasks.py
+SLOT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+CHUNK = 25  # the default PUNCTUAL_RUN_CHUNK_SIZE: a start_batch of 60 ids becomes 3 execute_batch messages
+
+
+def insert_runs(world: World, schedule_id: uuid.UUID, count: int, *, first: int = 0,
+                status: str = "published", started_ago_s: float | None = None) -> list[uuid.UUID]:
+    """Insert runs one minute apart, as beat's relay leaves them (or as a worker left them)."""
+    with transaction(world.pool) as conn:
+        rows = conn.execute(
+            """INSERT INTO runs (organization_id, schedule_id, scheduled_for, trigger, status, published_at,
+                                 started_at)
+               SELECT %s, %s, %s + g * interval '1 minute', 'schedule', %s, now(),
+                      CASE WHEN %s::float8 IS NULL THEN NULL ELSE now() - make_interval(secs => %s::float8) END
+               FROM generate_series(%s::int, %s::int) AS g ORDER BY g RETURNING id""",
+            (world.org, schedule_id, SLOT, status, started_ago_s, started_ago_s, first, first + count - 1),
+        ).fetchall()
+    return [uuid.UUID(str(r[0])) for r in rows]
+
+
+def fire_batch(world: World, run_ids: list[uuid.UUID], task: str = TASK_START_RUNS) -> None:
+    world.broker.send_task(task, args=[[str(r) for r in run_ids]], queue=RUNS_QUEUE)
+
+
+def runs(world: World, run_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
+    return {r["id"]: r for r in world.all("SELECT * FROM runs WHERE id = ANY(%s)", run_ids)}
+
+
+def posted_run_ids(sink: HttpSink, path: str) -> list[str]:
+    return [json.loads(r.body)["run_id"] for r in sink.requests if r.path == path]
+
+
+def test_a_batch_starts_and_completes_every_run_exactly_once_and_a_redelivery_duplicates_nothing(
+        world: World, http_sink: HttpSink) -> None:
+    sid = world.schedule({"type": "webhook", "url": f"{http_sink.url}/batch"})
+    ids = insert_runs(world, sid, 60)
+    fire_batch(world, ids)  # as beat publishes: one start_batch message naming every run
+    for run_id in ids:
+        world.wait_run(run_id, timeout=60)
+
+    first = runs(world, ids)
+    assert {r["status"] for r in first.values()} == {"complete"}
+    assert all(r["started_at"] is not None and r["deliveries_delivered"] == 1 for r in first.values())
+    assert sorted(posted_run_ids(http_sink, "/batch")) == sorted(str(i) for i in ids)  # each once
+    assert world.one("SELECT count(*) AS n FROM deliveries WHERE run_id = ANY(%s)", ids)["n"] == 60
+
+    # The same beat message and a chunk of it delivered again (a broker redelivery). A fresh run in
+    # each chunk tells us when the worker has been through that chunk: they are claimed together.
+    sentinels = insert_runs(world, sid, 3, first=100)
+    again = [*ids]
+    for n, sentinel in enumerate(sentinels):
+        again.insert(n * CHUNK, sentinel)
+    fire_batch(world, again)
+    fire_batch(world, [*ids[:30], sentinels[0]], TASK_EXECUTE_BATCH)
+    for run_id in sentinels:
+        assert world.wait_run(run_id, timeout=60)["status"] == "complete"
+
+    after = runs(world, ids)
+    for run_id in ids:
+        assert after[run_id]["started_at"] == first[run_id]["started_at"]  # never claimed twice
+        assert after[run_id]["finished_at"] == first[run_id]["finished_at"]
+    assert sorted(posted_run_ids(http_sink, "/batch")) == sorted(str(i) for i in [*ids, *sentinels])
+    assert world.one("SELECT count(*) AS n FROM deliveries WHERE run_id = ANY(%s)", ids)["n"] == 60
+
+
+def test_a_batch_skips_runs_already_started_and_takes_up_runs_whose_worker_died(
+        world: World, http_sink: HttpSink) -> None:
+    sid = world.schedule({"type": "webhook", "url": f"{http_sink.url}/skip"})
+    # Started a moment ago by another worker (still working on it): not ours to run.
+    busy = insert_runs(world, sid, 2, status="running", started_ago_s=1)
+    # Started over a lease ago and never expanded: that worker died mid-run, so the batch takes it up.
+    abandoned = insert_runs(world, sid, 1, first=10, status="running",
+                            started_ago_s=world.settings.delivery_lease_s + 60)
+    fresh = insert_runs(world, sid, 5, first=20)
+    # A run whose command fails (nothing listens on port 9) fails alone: the rest of its batch goes on.
+    broken_sid = world.schedule({"type": "webhook", "url": f"{http_sink.url}/skip"},
+                                command_id=world.command("http", {"url": "http://127.0.0.1:9/render"}))
+    broken = insert_runs(world, broken_sid, 1, first=30)
+    busy_before = runs(world, busy)
+
+    fire_batch(world, [*busy, *abandoned, *fresh[:2], *broken, *fresh[2:]], TASK_EXECUTE_BATCH)
+    for run_id in [*fresh, *abandoned]:
+        assert world.wait_run(run_id, timeout=60)["status"] == "complete"
+    assert world.wait_run(broken[0], timeout=60)["status"] == "failed"
+
+    busy_after = runs(world, busy)
+    for run_id in busy:
+        assert busy_after[run_id]["status"] == "running"
+        assert busy_after[run_id]["started_at"] == busy_before[run_id]["started_at"]
+    assert world.all("SELECT id FROM deliveries WHERE run_id = ANY(%s)", busy) == []
+    reclaimed = runs(world, abandoned)[abandoned[0]]
+    assert reclaimed["started_at"] > datetime.now(UTC) - timedelta(seconds=60)  # claimed anew
+    assert sorted(posted_run_ids(http_sink, "/skip")) == sorted(str(i) for i in [*abandoned, *fresh])
