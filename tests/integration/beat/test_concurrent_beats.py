@@ -30,7 +30,7 @@ def _insert_behind(pool: ConnectionPool, count: int, spread_minutes: int) -> dic
     """Minutely run_all schedules whose next slot is 0..spread-1 minutes behind: each owes that many runs."""
     org = make_org(pool)
     ids = insert_schedules(
-        pool, org, count, misfire="run_all",
+        pool, org, count, cron="* * * * *", misfire="run_all",
         next_run_at=f"date_trunc('minute', now()) - (g %% {spread_minutes}) * interval '1 minute'")
     with transaction(pool) as conn:
         rows = conn.execute("SELECT id, next_run_at FROM schedules WHERE id = ANY(%s)", (ids,)).fetchall()
