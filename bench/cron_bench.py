@@ -4,13 +4,20 @@
     .venv/bin/python bench/cron_bench.py --quick    # smaller, for a smoke test
 
 Scenarios:
-  (a) cold     one distinct expression at a time: every call parses a fresh expression and misses
-               the fire-time memo; all caches start empty except the zone offset tables (warm, as
-               in a running process); per-field parse caches fill as the run goes;
+  (a) cold     one distinct expression at a time: every call parses a fresh expression, builds its
+               croniter objects and misses the fire-time memo; all caches start empty except the
+               zone offset tables (warm, as in a running process); per-field parse caches fill as
+               the run goes;
   (a') cold+tz the same with the zone offset tables cleared too (a process's first minutes);
+  (a'') chain  one expression at a time, as a schedule's own life asks: 200 expressions, each
+               asked for 50 successive fire times (each `after` is the previous answer, so the
+               fire-time memo never answers; the parsed expression and croniter object are reused);
   (b) beat     the beat pattern: batches of 10,000 schedules due in the same slot, sharing a few
                hundred distinct (expression, zone) pairs; each batch asks for the next fire time
-               after its slot, so each distinct pair computes once and the rest hit the memo.
+               after its slot, so each distinct pair computes at most once a batch (not at all
+               while its previous answer is still ahead of the slot) and the rest hit the memo.
+Punctual's wall-time search is croniter too (naive wall times, one cached object per translated
+expression), under our dialect, year and DST layer and memo.
 Baseline: `croniter(expr, start).get_next(datetime)` for the same Unix expressions (croniter reads
 a 6th field as seconds, so AWS expressions get their Unix twin), constructed per call, no cache.
 Prints one table.
@@ -100,6 +107,28 @@ def bench_croniter(pairs: Sequence[tuple[str, str, str]]) -> float:
     return rate(len(pairs), run)
 
 
+def bench_chain(pairs: Sequence[tuple[str, str, str]], steps: int) -> tuple[float, float]:
+    """(Punctual, croniter per call) next-fire/s walking each expression through successive slots."""
+    clear_caches(zones=False)
+
+    def ours() -> None:
+        for index, (unix, aws, zone) in enumerate(pairs):
+            expression, after = (aws if index % 2 else unix), SLOT
+            for _ in range(steps):
+                fire = next_fire_time(expression, zone, after)
+                if fire is None:
+                    break
+                after = fire
+
+    def theirs() -> None:
+        for unix, _, zone in pairs:
+            after = SLOT.astimezone(ZoneInfo(zone))
+            for _ in range(steps):
+                after = croniter(unix, after).get_next(datetime)
+
+    return rate(len(pairs) * steps, ours), rate(len(pairs) * steps, theirs)
+
+
 def bench_beat(schedules: int, distinct: int, batches: int) -> tuple[float, float]:
     """(Punctual, croniter) next-fire computations per second for beat-sized batches."""
     pairs = distinct_pairs(distinct, seed=7)
@@ -128,6 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cold = bench_cold(fresh, clear_zones=False)
     cold_zones = bench_cold(distinct_pairs(cold_count, seed=2), clear_zones=True)
     baseline_cold = bench_croniter(fresh)
+    chain, baseline_chain = bench_chain(distinct_pairs(200, seed=3), 10 if args.quick else 50)
     beat, baseline_beat = bench_beat(10_000, 300, batches)
 
     rows = [
@@ -135,6 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         (f"(a) cold: {cold_count:,} distinct expressions, one at a time", f"{cold:,.0f}", f"{baseline_cold:,.0f}",
          ">= 5,000"),
         ("(a') cold, zone offset tables cleared too", f"{cold_zones:,.0f}", "-", "-"),
+        ("(a'') one expression at a time, successive slots", f"{chain:,.0f}", f"{baseline_chain:,.0f}",
+         ">= 5,000"),
         (f"(b) beat: {batches} slots x 10,000 due, 300 distinct (expr, zone)", f"{beat:,.0f}",
          f"{baseline_beat:,.0f}", ">= 50,000"),
     ]

@@ -2,6 +2,11 @@
 
 Pure: `now`/`after` are always arguments; nothing here reads the clock. Results are UTC-aware.
 
+Division of labour: shared.cron_dialect parses and validates both dialects and translates a spec
+into 5-field Unix expressions; croniter does the cron arithmetic (the next matching naive wall
+time, `_next_wall`); this module filters by the AWS year field, applies the DST rules below on top
+of croniter's wall times, and memoizes.
+
 DST rules (see DESIGN.md, "Time semantics"):
 - A fixed-time expression (no `*` in its minute or hour field) names wall-clock slots. Each slot
   fires once, at the first instant the zone's clock reaches it: a slot repeated by fall-back fires
@@ -19,6 +24,7 @@ closest pair is ~7 days apart).
 from __future__ import annotations
 
 import re
+import threading
 import zoneinfo
 from bisect import bisect_left
 from collections.abc import Iterable
@@ -27,12 +33,14 @@ from datetime import timezone as FixedOffset
 from functools import lru_cache
 
 from cron_descriptor import ExpressionDescriptor, Options
+from croniter import CroniterBadDateError, croniter
 
 from shared.cron_dialect import (
     INVALID_EXPRESSION,
     CronSpec,
     Dialect,
     clear_field_caches,
+    croniter_expressions,
     descriptor_expression,
     parse_cron,
 )
@@ -72,6 +80,9 @@ _MIN_INSTANT = (date(2, 1, 1).toordinal() - _EPOCH_ORDINAL) * _DAY
 _LAST_YEAR = 9998
 _UNIX_SEARCH_YEARS = 401  # the Gregorian calendar, weekdays included, repeats every 400 years
 _NOT_ZONES = frozenset({"localtime", "posixrules"})
+_LATEST_ANSWERS_MAX = 65536
+# (expression, zone) -> (after, fire, fire as datetime) of the latest computation, in seconds.
+_latest_answers: dict[tuple[str, str], tuple[int, int | None, datetime | None]] = {}
 _RFC3339 = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))",
     re.ASCII,
@@ -125,7 +136,18 @@ def next_fire_time(expression: str, timezone: str, after: datetime) -> datetime 
     if not isinstance(expression, str) or not isinstance(timezone, str):
         parse_expression(expression)
         validate_timezone(timezone)
-    return _next_fire_cached(expression, timezone, _to_seconds(after))
+    seconds = _to_seconds(after)
+    key = (expression, timezone)
+    known = _latest_answers.get(key)
+    # No fire lies between a computed `after` and its answer, so any `after` in that interval has
+    # the same answer: beat asks again every slot until a schedule fires, and this skips croniter.
+    if known is not None and known[0] <= seconds and (known[1] is None or seconds < known[1]):
+        return known[2]
+    fire = _next_fire_cached(expression, timezone, seconds)
+    if len(_latest_answers) >= _LATEST_ANSWERS_MAX:
+        _latest_answers.clear()
+    _latest_answers[key] = (seconds, None if fire is None else _to_seconds(fire), fire)
+    return fire
 
 
 def next_fire_times(expression: str, timezone: str, after: datetime, count: int) -> list[datetime]:
@@ -208,10 +230,13 @@ def validate_execute_at(value: str | datetime, now: datetime) -> datetime:
 
 
 def clear_caches(zones: bool = True) -> None:
-    """Forget parsed expressions, memoized fire times and (if `zones`) zone offset tables; for benchmarks."""
+    """Forget parsed expressions, croniter objects, memoized fire times and (if `zones`) zone tables; for benchmarks."""
     clear_field_caches()
     _parse_cached.cache_clear()
+    _wall_searches.cache_clear()
+    _croniter_search.cache_clear()
     _next_fire_cached.cache_clear()
+    _latest_answers.clear()
     if zones:
         _year_transitions.cache_clear()
 
@@ -294,41 +319,57 @@ def _skip_quiet_segments(
 
 
 def _next_wall(spec: CronSpec, low: int) -> int | None:
-    """First matching wall time (seconds, minute-aligned) at or after `low`."""
-    moment = _EPOCH + timedelta(seconds=low)
-    first_day = (moment.year, moment.month, moment.day)
-    hours, minutes = spec.hours, spec.minutes
-    for year in _candidate_years(spec, moment.year):
-        for month in spec.months:
-            if (year, month) < first_day[:2]:
-                continue
-            for day in spec.days_in(year, month):
-                if (year, month, day) < first_day:
-                    continue
-                time_of_day: int | None = hours[0] * 3600 + minutes[0] * 60
-                if (year, month, day) == first_day:
-                    time_of_day = _first_time(hours, minutes, moment.hour, moment.minute)
-                if time_of_day is not None:
-                    return (date(year, month, day).toordinal() - _EPOCH_ORDINAL) * _DAY + time_of_day
+    """First matching wall time (seconds, minute-aligned) at or after `low`; croniter searches, we filter years."""
+    if spec.years is None:
+        wall = _croniter_next(spec.expression, low)
+        return wall if wall is not None and _year_of(wall) <= _LAST_YEAR else None
+    years = spec.years
+    index = bisect_left(years, _year_of(low))
+    while index < len(years):
+        # Restart croniter at Jan 1 of the next allowed year; a match in a year the field does not
+        # allow sends us on to the first allowed year after it.
+        wall = _croniter_next(spec.expression, max(low, _year_start(years[index])))
+        if wall is None:
+            return None
+        year = _year_of(wall)
+        index = bisect_left(years, year)
+        if index < len(years) and years[index] == year:
+            return wall
     return None
 
 
-def _candidate_years(spec: CronSpec, first: int) -> Iterable[int]:
-    if spec.years is not None:
-        return (year for year in spec.years if first <= year <= _LAST_YEAR)
-    return range(first, min(first + _UNIX_SEARCH_YEARS, _LAST_YEAR + 1))
+def _croniter_next(expression: str, low: int) -> int | None:
+    """First wall time ≥ `low` (minute-aligned) matched by any of the expression's croniter searches."""
+    found: int | None = None
+    for search, lock in _wall_searches(expression):
+        try:
+            # croniter objects keep their position: one lock per cached object, as workers use threads.
+            with lock:
+                # Naive float in and out: croniter then does pure wall-clock arithmetic (the DST
+                # layer here owns the zone), and get_next is strictly after its start.
+                wall = int(search.get_next(float, low - 60))
+        except CroniterBadDateError:
+            continue  # no match within the search window: this part never fires again
+        except (OverflowError, ValueError):
+            continue  # the search ran past year 9999 (datetime's limit) without a match
+        if found is None or wall < found:
+            found = wall
+    return found
 
 
-def _first_time(hours: tuple[int, ...], minutes: tuple[int, ...], hour: int, minute: int) -> int | None:
-    index = bisect_left(hours, hour)
-    if index < len(hours) and hours[index] == hour:
-        minute_index = bisect_left(minutes, minute)
-        if minute_index < len(minutes):
-            return hour * 3600 + minutes[minute_index] * 60
-        index += 1
-    if index < len(hours):
-        return hours[index] * 3600 + minutes[0] * 60
-    return None
+@lru_cache(maxsize=4096)
+def _wall_searches(expression: str) -> tuple[tuple[croniter, threading.Lock], ...]:
+    """The croniter searches (with their locks) for the 5-field expressions the spec translates to."""
+    return tuple(_croniter_search(text) for text in croniter_expressions(parse_expression(expression)))
+
+
+@lru_cache(maxsize=4096)
+def _croniter_search(text: str) -> tuple[croniter, threading.Lock]:
+    """One croniter object per translated expression, shared by every spelling and zone that yields it."""
+    # Constructing a croniter costs several times a get_next, so objects are kept and re-pointed.
+    # The window is 400 years after the start year: the Gregorian calendar, weekdays included,
+    # repeats every 400 years, so a schedule with no match in it never fires again.
+    return croniter(text, 0.0, day_or=False, max_years_between_matches=_UNIX_SEARCH_YEARS - 1), threading.Lock()
 
 
 def _ceil_minute(seconds: int) -> int:

@@ -1,5 +1,9 @@
 """Cron dialects: Unix (5 fields) and AWS/Quartz (6 fields, the last one a year) parsed to a CronSpec.
 
+This module owns syntax and validation (croniter never sees the user's text) and translates a
+CronSpec into the 5-field Unix expressions croniter searches with (`croniter_expressions`); the
+year field stays ours (shared.cron filters by it).
+
 Day fields. A field that starts with `*` or is `?` is unrestricted in the classic (Vixie) sense:
 the day then matches when both fields match (the unrestricted one always does, unless it is a
 stepped wildcard like `*/2`). When neither starts with `*` or `?`, a day matches when either
@@ -10,10 +14,8 @@ lenient and apply the Unix rule to AWS too, so `0 */6 * * ? *`, `0 9 * * MON *` 
 
 from __future__ import annotations
 
-import calendar
 import re
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
@@ -76,41 +78,6 @@ class CronSpec:
     either_day_matches: bool
     years: tuple[int, ...] | None
     fixed_time: bool
-    _days_cache: dict[tuple[int, int], tuple[int, ...]] = field(
-        default_factory=dict, init=False, repr=False, compare=False, hash=False
-    )
-
-    def days_in(self, year: int, month: int) -> tuple[int, ...]:
-        """The days of `month` in `year` that this spec matches, ascending."""
-        key = (year, month)
-        days = self._days_cache.get(key)
-        if days is None:
-            if len(self._days_cache) > 4096:
-                self._days_cache.clear()
-            days = self._days_cache[key] = self._match_days(year, month)
-        return days
-
-    def _match_days(self, year: int, month: int) -> tuple[int, ...]:
-        length = calendar.monthrange(year, month)[1]
-        by_month_day = {day for day in self.days_of_month if day <= length}
-        if self.last_day_of_month:
-            by_month_day.add(length)
-        # Day 1 is weekday `first`, so weekday w falls on days 1 + (w - first) % 7 + 7k.
-        first = (date(year, month, 1).weekday() + 1) % 7
-        by_weekday = {
-            day
-            for weekday in self.days_of_week
-            for day in range(1 + (weekday - first) % 7, length + 1, 7)
-        }
-        for weekday, ordinal in self.nth_days_of_week:
-            day = 1 + (weekday - first) % 7 + 7 * (ordinal - 1)
-            if day <= length:
-                by_weekday.add(day)
-        for weekday in self.last_days_of_week:
-            day = 1 + (weekday - first) % 7
-            by_weekday.add(day + 7 * ((length - day) // 7))
-        matched = by_month_day | by_weekday if self.either_day_matches else by_month_day & by_weekday
-        return tuple(sorted(matched))
 
 
 def clear_field_caches() -> None:
@@ -292,3 +259,36 @@ def _descriptor_weekday(element: str) -> str:
         values = _parse_element(element, _AWS_WEEKDAY)
         return ",".join(str(value - 1) for value in sorted(values))
     return re.sub(r"^[0-9]+|(?<=-)[0-9]+", lambda m: str(int(m.group()) - 1), element)
+
+
+def croniter_expressions(spec: CronSpec) -> tuple[str, ...]:
+    """Unix expressions for croniter (with day_or=False) that together match what the spec does, year aside."""
+    # Built from the parsed value sets, never from the user's text: croniter reads some spellings
+    # differently from us (`JAN-JAN` is its whole year, a 6th field its seconds) and AWS numbers
+    # weekdays from 1. Each expression is an AND of its day fields (day_or=False); our OR of the two
+    # day fields is the union of several expressions, because croniter's own day_or treats `#`/`L`
+    # weekdays as an AND with the day of month and rejects plain weekdays mixed with `#`.
+    minute = _croniter_field(spec.minutes, 0, 59)
+    hour = _croniter_field(spec.hours, 0, 23)
+    month = _croniter_field(spec.months, 1, 12)
+    dom = _croniter_field(tuple(sorted(spec.days_of_month)), 1, 31)
+    if spec.last_day_of_month and dom != "*":
+        dom = ",".join(filter(None, (dom, "l")))
+    weekday_parts = []
+    if spec.days_of_week:
+        weekday_parts.append(_croniter_field(tuple(sorted(spec.days_of_week)), 0, 6))
+    special = [f"{weekday}#{ordinal}" for weekday, ordinal in sorted(spec.nth_days_of_week)]
+    special += [f"l{weekday}" for weekday in sorted(spec.last_days_of_week)]
+    if special:
+        weekday_parts.append(",".join(special))
+    if spec.either_day_matches:
+        days = [(dom, "*")] + [("*", weekdays) for weekdays in weekday_parts]
+    else:
+        days = [(dom, weekdays) for weekdays in weekday_parts]
+    return tuple(dict.fromkeys(f"{minute} {hour} {dom_text} {month} {dow}" for dom_text, dow in days))
+
+
+def _croniter_field(values: tuple[int, ...], low: int, high: int) -> str:
+    if len(values) == high - low + 1:
+        return "*"
+    return ",".join(map(str, values))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,6 +13,7 @@ from shared.cron import (
     INVALID_EXPRESSION,
     INVALID_TIMEZONE,
     NEVER_RUNS_AGAIN,
+    clear_caches,
     describe_expression,
     dialect_of,
     fire_times_between,
@@ -372,6 +375,76 @@ def test_far_future_year_is_found_quickly() -> None:
     started = time.perf_counter()
     assert next_fire_time("30 2 ? 3 1#2 2199", NY, utc(2026, 1, 1)) == local(NY, 2199, 3, 10, 3, 0)
     assert time.perf_counter() - started < 2
+
+
+# --- constructs croniter cannot take as written (our layer translates them) ---------------------
+
+
+@both("0 9 15 * FRI#3", "0 9 15 * 6#3 *")
+def test_either_day_field_with_nth_weekday(expression: str) -> None:
+    # Day 15 OR the third Friday (croniter's own day_or would AND `#` with the day of month).
+    days = [t.date().isoformat() for t in fires(expression, "UTC", utc(2026, 1, 1), utc(2026, 2, 28))]
+    assert days == ["2026-01-15", "2026-01-16", "2026-02-15", "2026-02-20"]
+
+
+@both("0 9 * * MON,FRI#3,5L", "0 9 ? * 2,6#3,6L *")
+def test_plain_weekdays_mixed_with_nth_and_last_weekday(expression: str) -> None:
+    # croniter rejects plain weekdays mixed with `#`: every Monday, the third and the last Friday.
+    days = [t.day for t in fires(expression, "UTC", utc(2026, 1, 1), utc(2026, 1, 31))]
+    assert days == [5, 12, 16, 19, 26, 30]
+
+
+@both("0 9 1,L * *", "0 9 1,L * ? *")
+def test_last_day_listed_with_other_days(expression: str) -> None:
+    assert [t.date().isoformat() for t in next_fire_times(expression, "UTC", utc(2026, 1, 1, 10), 4)] == [
+        "2026-01-31", "2026-02-01", "2026-02-28", "2026-03-01"
+    ]
+
+
+def test_year_field_skips_years_without_a_match() -> None:
+    # Feb 29 exists in 2028 and 2032; 2030 and 2031 are allowed but have none.
+    expression = "0 0 29 2 ? 2027,2028,2030-2032"
+    assert next_fire_time(expression, "UTC", utc(2026, 1, 1)) == utc(2028, 2, 29)
+    assert next_fire_time(expression, "UTC", utc(2028, 3, 1)) == utc(2032, 2, 29)
+    assert next_fire_time(expression, "UTC", utc(2032, 2, 29)) is None
+
+
+def test_end_of_the_calendar_is_never_again() -> None:
+    assert next_fire_time("0 0 * * *", "UTC", utc(9998, 12, 30)) == utc(9998, 12, 31)
+    assert next_fire_time("0 0 * * *", "UTC", utc(9998, 12, 31)) is None
+    assert next_fire_time("0 0 30 2 *", "UTC", utc(9990, 1, 1)) is None  # the search runs off the calendar
+
+
+def test_concurrent_threads_get_the_serial_answers() -> None:
+    # Cached croniter objects keep a position; threads sharing one must not see each other's.
+    def run(shift: int) -> list[datetime | None]:
+        starts = [utc(2026, 1, 1) + timedelta(minutes=3 * i + 10_007 * shift) for i in range(1000)]
+        return [next_fire_time("*/7 * * * *", "UTC", start) for start in starts]
+
+    clear_caches()
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads often, inside croniter's search too
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            threaded = list(pool.map(run, range(8)))
+    finally:
+        sys.setswitchinterval(interval)
+    clear_caches()
+    assert threaded == [run(shift) for shift in range(8)]
+
+
+@pytest.mark.parametrize("expression", ["30 1 * * *", "*/20 1-2 * * *", "0 0 3 11 ?", "15 2 * 3 0#2"])
+def test_asking_again_before_the_answer_gives_the_fresh_answer(expression: str) -> None:
+    # Beat asks every slot until a schedule fires; repeated questions must match fresh computations,
+    # across New York's fall-back (2024-11-03) and spring-forward (2025-03-09) too.
+    afters = [utc(2024, 11, 2, 23) + timedelta(minutes=7 * i) for i in range(400)]
+    afters += [utc(2025, 3, 9, 5) + timedelta(minutes=7 * i) for i in range(60)]
+    remembered = [next_fire_time(expression, NY, after) for after in afters]
+    fresh = []
+    for after in afters:
+        clear_caches(zones=False)
+        fresh.append(next_fire_time(expression, NY, after))
+    assert remembered == fresh
 
 
 # --- description and dialect --------------------------------------------------------------------
