@@ -6,9 +6,22 @@ from email.utils import parsedate_to_datetime
 
 import requests
 
-from workers.destinations.base import DeliveryError
+from shared.errors import InvalidInput
+from shared.outbound import check_url
+from shared.settings import Settings
+from workers.destinations.base import DeliveryContext, DeliveryError
 
 RETRYABLE_STATUS = frozenset({408, 429})
+
+
+def destination_url(delivery: DeliveryContext, settings: Settings) -> str:
+    """Return the destination's URL if outbound policy allows it; raises DeliveryError (permanent)."""
+    url = str(delivery.destination.get("url", ""))
+    try:
+        # Checked again at send time: DNS may have changed since the schedule was saved.
+        return check_url(url, settings.outbound_allowlist)
+    except InvalidInput as exc:
+        raise DeliveryError(exc.detail, permanent=True) from None
 
 
 def retry_after_seconds(value: str | None, now: float) -> float | None:

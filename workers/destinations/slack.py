@@ -6,11 +6,9 @@ import time
 
 import requests
 
-from shared.errors import InvalidInput
-from shared.outbound import check_url
 from shared.settings import Settings
 from workers.destinations.base import Artifact, DeliveryContext, DeliveryError, Receipt
-from workers.destinations.http_status import raise_for_answer
+from workers.destinations.http_status import destination_url, raise_for_answer
 from workers.templating import TemplateFailure, render_template
 
 MAX_INLINE_CHARS = 3500  # Slack truncates long messages; past this we link instead
@@ -46,11 +44,7 @@ class SlackDestination:
 
     def send(self, delivery: DeliveryContext, artifact: Artifact) -> Receipt:
         """Post the message; raises DeliveryError (4xx permanent but 408/429, 410 disables)."""
-        url = str(delivery.destination.get("url", ""))
-        try:
-            check_url(url, self.settings.outbound_allowlist)
-        except InvalidInput as exc:
-            raise DeliveryError(exc.detail, permanent=True) from None
+        url = destination_url(delivery, self.settings)
         payload = {"text": slack_text(delivery, artifact, self.settings.public_url)}
         try:
             response = requests.post(url, json=payload, allow_redirects=False,

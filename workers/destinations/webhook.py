@@ -9,11 +9,9 @@ import time
 
 import requests
 
-from shared.errors import InvalidInput
-from shared.outbound import check_url
 from shared.settings import Settings
 from workers.destinations.base import Artifact, DeliveryContext, DeliveryError, Receipt
-from workers.destinations.http_status import raise_for_answer
+from workers.destinations.http_status import destination_url, raise_for_answer
 
 
 def sign_payload(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
@@ -31,12 +29,7 @@ class WebhookDestination:
 
     def send(self, delivery: DeliveryContext, artifact: Artifact) -> Receipt:
         """POST the artifact signed; raises DeliveryError."""
-        url = str(delivery.destination.get("url", ""))
-        try:
-            # Checked again at send time: DNS may have changed since the schedule was saved.
-            check_url(url, self.settings.outbound_allowlist)
-        except InvalidInput as exc:
-            raise DeliveryError(exc.detail, permanent=True) from None
+        url = destination_url(delivery, self.settings)
         # The same id on every attempt, so a receiver can drop a retry of something it already has.
         message_id = delivery.idempotency_key or str(delivery.delivery_id)
         timestamp = int(time.time())
