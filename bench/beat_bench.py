@@ -41,13 +41,13 @@ from pathlib import Path
 
 import psycopg
 import redis
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import conninfo_to_dict
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from api.embedded import start_redis  # noqa: E402
-from shared.migrate import apply_migrations  # noqa: E402
+from tests.services import private_database  # noqa: E402
 
 PEERS_DIR = REPO / ".data" / "bench-peers"
 PEERS_VENV = PEERS_DIR / "venv"
@@ -202,23 +202,6 @@ def fmt(value: float, digits: int = 2) -> str:
 
 
 # ---------------------------------------------------------------- database and redis
-
-@contextmanager
-def bench_database(admin_url: str) -> Iterator[str]:
-    name = f"punctual_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    params = conninfo_to_dict(admin_url)
-    params["dbname"] = name
-    url = make_conninfo(**params)  # type: ignore[arg-type]
-    try:
-        with psycopg.connect(url) as conn:
-            apply_migrations(conn)
-        yield url
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
 
 def reset(ctx: Context) -> None:
     with psycopg.connect(ctx.url, autocommit=True) as conn:
@@ -632,7 +615,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="beat-bench-"))
     redis_url, redis_proc = start_redis(tmp / "redis")
     try:
-        with bench_database(admin_url) as url:
+        with private_database(admin_url, prefix="punctual_bench") as url:
             ctx = Context(admin_url, url, redis_url, tmp, args)
             try:
                 run(ctx)

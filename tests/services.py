@@ -29,10 +29,10 @@ def server_url() -> str:
 
 
 @contextmanager
-def private_database() -> Iterator[str]:
-    """Create a fresh, migrated database for this test session and drop it afterwards."""
-    admin_url = server_url()
-    name = f"punctual_test_{uuid.uuid4().hex[:12]}"
+def private_database(admin_url: str | None = None, prefix: str = "punctual_test") -> Iterator[str]:
+    """Create a fresh, migrated database (tests, benchmarks) and drop it afterwards."""
+    admin_url = admin_url or server_url()
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(admin_url, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     params = conninfo_to_dict(admin_url)

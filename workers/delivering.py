@@ -15,7 +15,7 @@ from shared.sql import deliveries as delivery_sql
 from shared.sql import execution as ex_sql
 from shared.sql.artifacts import ArtifactRow, get_artifact
 from shared.sql.runs import Run, get_run_unscoped
-from shared.sql.schedules import Schedule, get_schedule, get_schedule_secret
+from shared.sql.schedules import Schedule, get_destination_secret, get_schedule
 from workers.destinations import get_destination
 from workers.destinations.base import Artifact, DeliveryContext, DeliveryError, Receipt
 from workers.producing import subscriber_info
@@ -58,7 +58,7 @@ def _claim(delivery_id: UUID) -> Loaded | None:
             delivery, get_run_unscoped(conn, delivery.run_id),
             get_schedule(conn, delivery.organization_id, delivery.schedule_id),
             get_artifact(conn, delivery.artifact_id) if delivery.artifact_id else None,
-            get_schedule_secret(conn, delivery.schedule_id), subs[0] if subs else None,
+            get_destination_secret(conn, delivery.organization_id, delivery.schedule_id), subs[0] if subs else None,
         )
 
 

@@ -91,14 +91,6 @@ def insert_deliveries(conn: psycopg.Connection, organization_id: UUID, run_id: U
     return [r[0] for r in rows if r[1] == "pending"]
 
 
-def get_delivery(conn: psycopg.Connection, delivery_id: UUID, *, for_update: bool = False) -> Delivery | None:
-    """Return a delivery by id (workers hold ids from our own messages), optionally locked."""
-    lock = " FOR UPDATE" if for_update else ""
-    with conn.cursor(row_factory=class_row(Delivery)) as cur:
-        cur.execute(f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = %s{lock}", (delivery_id,))
-        return cur.fetchone()
-
-
 def get_org_delivery(conn: psycopg.Connection, organization_id: UUID, delivery_id: UUID,
                      *, for_update: bool = False) -> Delivery | None:
     """Return a delivery of the organization, or None (another org's id is None too)."""

@@ -114,12 +114,6 @@ def get_schedule(conn: psycopg.Connection, organization_id: UUID, schedule_id: U
         return cur.fetchone()
 
 
-def get_schedule_secret(conn: psycopg.Connection, schedule_id: UUID) -> bytes | None:
-    """Return the encrypted destination secret of a schedule (workers decrypt it)."""
-    row = conn.execute("SELECT destination_secret FROM schedules WHERE id = %s", (schedule_id,)).fetchone()
-    return bytes(row[0]) if row and row[0] is not None else None
-
-
 def soft_delete_schedule(conn: psycopg.Connection, organization_id: UUID, schedule_id: UUID) -> bool:
     """Mark a schedule deleted (its runs stay on record); return whether one was deleted."""
     cur = conn.execute(
