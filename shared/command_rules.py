@@ -64,7 +64,7 @@ def _http(config: Mapping[str, Any]) -> dict[str, Any]:
 def _sql(config: Mapping[str, Any], data_sources: Collection[str]) -> dict[str, Any]:
     source = _required_text(config, "data_source", 255)
     if source not in data_sources:
-        available = ", ".join(sorted(data_sources)) or "none are configured"
+        available = ", ".join(sorted(data_sources)) or "none (create one with POST /v1/data-sources)"
         raise InvalidInput(f"config.data_source: Unknown data source {source}. Available data sources: {available}")
     query = _required_text(config, "query", 100_000)
     row_limit = config.get("row_limit", 10_000)

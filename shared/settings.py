@@ -8,7 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shared.errors import ConfigError
+from shared.data_sources import NAME_PATTERN, DataSourceGrant, parse_endpoint, same_database
+from shared.errors import ConfigError, InvalidInput
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SMTP_TLS_MODES = ("none", "starttls", "ssl")
@@ -40,11 +41,12 @@ class Settings:
     http_connect_timeout_s: float = 5.0
     http_read_timeout_s: float = 30.0
     consecutive_failures_to_disable: int = 10
-    data_sources: Mapping[str, str] = field(default_factory=dict)
+    data_sources: Mapping[str, DataSourceGrant] = field(default_factory=dict)
     public_url: str = "http://127.0.0.1:8000"
     retry_sweep_interval_s: float = 5.0
     delivery_lease_s: float = 600.0
     run_chunk_size: int = 25
+    command_max_output_bytes: int = 50 * 1024 * 1024
 
 
 def embedded_services_file(env: Mapping[str, str] | None = None) -> Path:
@@ -93,17 +95,46 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
-def _data_sources(env: Mapping[str, str]) -> dict[str, str]:
+_DATA_SOURCES_FORMAT = ('PUNCTUAL_DATA_SOURCES must be a JSON object {"name": {"url": "postgresql://...", '
+                        '"organizations": ["<organization id>", ...] or "*"}}')
+
+
+def _data_sources(env: Mapping[str, str], database_url: str) -> dict[str, DataSourceGrant]:
     raw = env.get("PUNCTUAL_DATA_SOURCES")
     if not raw:
         return {}
     try:
         value = json.loads(raw)
     except ValueError:
-        raise ConfigError('PUNCTUAL_DATA_SOURCES must be a JSON object {"name": "postgresql://..."}') from None
-    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-        raise ConfigError('PUNCTUAL_DATA_SOURCES must be a JSON object {"name": "postgresql://..."}')
-    return dict(value)
+        raise ConfigError(_DATA_SOURCES_FORMAT) from None
+    if not isinstance(value, dict):
+        raise ConfigError(_DATA_SOURCES_FORMAT)
+    grants: dict[str, DataSourceGrant] = {}
+    for name, entry in value.items():
+        grants[name] = _data_source_grant(name, entry, database_url)
+    return grants
+
+
+def _data_source_grant(name: str, entry: object, database_url: str) -> DataSourceGrant:
+    # A bare URL granted nothing to anybody before organizations were asked for: say so at start
+    # rather than leave every tenant able to query it.
+    if not NAME_PATTERN.match(name) or not isinstance(entry, dict) or not isinstance(entry.get("url"), str):
+        raise ConfigError(f"{_DATA_SOURCES_FORMAT}; {name!r} is not")
+    orgs = entry.get("organizations")
+    if orgs == "*":
+        organizations = frozenset({"*"})
+    elif isinstance(orgs, list) and all(isinstance(o, str) for o in orgs):
+        organizations = frozenset(o.strip().lower() for o in orgs)
+    else:
+        raise ConfigError(f"PUNCTUAL_DATA_SOURCES[{name!r}].organizations must be a list of organization ids or \"*\"")
+    try:
+        own = same_database(parse_endpoint(entry["url"]), parse_endpoint(database_url))
+    except InvalidInput:
+        raise ConfigError(f"PUNCTUAL_DATA_SOURCES[{name!r}].url is not a valid PostgreSQL URL") from None
+    if own:
+        raise ConfigError(f"PUNCTUAL_DATA_SOURCES[{name!r}] is Punctual's own DATABASE_URL, which is never a "
+                          "data source")
+    return DataSourceGrant(entry["url"], organizations)
 
 
 def _required(env: Mapping[str, str], fallback: Mapping[str, str], name: str) -> str:
@@ -129,8 +160,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         item.strip() for item in env.get("PUNCTUAL_OUTBOUND_ALLOWLIST", "").split(",") if item.strip()
     )
     port = _int(env, "PORT", 8000, minimum=1)
+    database_url = _required(env, fallback, "DATABASE_URL")
     return Settings(
-        database_url=_required(env, fallback, "DATABASE_URL"),
+        database_url=database_url,
         redis_url=_required(env, fallback, "REDIS_URL"),
         secret_key=secret_key,
         port=port,
@@ -154,9 +186,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         http_connect_timeout_s=_float(env, "PUNCTUAL_HTTP_CONNECT_TIMEOUT", 5.0),
         http_read_timeout_s=_float(env, "PUNCTUAL_HTTP_READ_TIMEOUT", 30.0),
         consecutive_failures_to_disable=_int(env, "PUNCTUAL_DISABLE_AFTER_FAILURES", 10, minimum=1),
-        data_sources=_data_sources(env),
+        data_sources=_data_sources(env, database_url),
         public_url=env.get("PUNCTUAL_PUBLIC_URL", f"http://127.0.0.1:{port}"),
         retry_sweep_interval_s=_float(env, "PUNCTUAL_RETRY_SWEEP_INTERVAL", 5.0),
         delivery_lease_s=_float(env, "PUNCTUAL_DELIVERY_LEASE", 600.0),
         run_chunk_size=_int(env, "PUNCTUAL_RUN_CHUNK_SIZE", 25, minimum=1),
+        command_max_output_bytes=_int(env, "PUNCTUAL_COMMAND_MAX_OUTPUT_BYTES", 50 * 1024 * 1024, minimum=1024),
     )

@@ -18,6 +18,7 @@ from shared.settings import REPO_ROOT
 
 TABLES = (
     "delivery_attempts", "deliveries", "artifacts", "run_chunks", "runs", "schedule_subscribers", "campaigns",
+    "data_sources",
     "contact_list_members", "contact_lists", "schedules", "commands", "user_attributes", "users",
     "api_tokens", "organizations", "beat_heartbeats",
 )
@@ -29,8 +30,9 @@ def server_url() -> str:
 
 
 @contextmanager
-def private_database(admin_url: str | None = None, prefix: str = "punctual_test") -> Iterator[str]:
-    """Create a fresh, migrated database (tests, benchmarks) and drop it afterwards."""
+def private_database(admin_url: str | None = None, prefix: str = "punctual_test", *,
+                     migrate: bool = True) -> Iterator[str]:
+    """Create a fresh database, migrated unless told not to (tests, benchmarks), and drop it afterwards."""
     admin_url = admin_url or server_url()
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(admin_url, autocommit=True) as admin:
@@ -39,8 +41,9 @@ def private_database(admin_url: str | None = None, prefix: str = "punctual_test"
     params["dbname"] = name
     url = make_conninfo(**params)  # type: ignore[arg-type]
     try:
-        with psycopg.connect(url) as conn:
-            apply_migrations(conn)
+        if migrate:
+            with psycopg.connect(url) as conn:
+                apply_migrations(conn)
         yield url
     finally:
         with psycopg.connect(admin_url, autocommit=True) as admin:

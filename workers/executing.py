@@ -38,7 +38,7 @@ def execute_run(run_id: UUID, publish: PublishDeliveries, publish_chunks: Publis
         run = run_sql.claim_run(conn, run_id, state.settings.delivery_lease_s)
         if run is None:
             return  # started already: a redelivered or republished message
-        step = _prepare(conn, state, run, load_plan(conn, run))
+        step = _prepare(conn, state, run, load_plan(conn, run, state.settings))
     _carry_on(state, step, publish, publish_chunks)
 
 
@@ -52,7 +52,7 @@ def execute_runs(run_ids: list[UUID], publish: PublishDeliveries, publish_chunks
     with transaction(state.pool) as conn:
         runs = run_sql.claim_runs(conn, run_ids, state.settings.delivery_lease_s)
         # Plans are read in the claim's transaction too: one round of reads, not one transaction per run.
-        plans = [(run, load_plan(conn, run)) for run in runs]
+        plans = [(run, load_plan(conn, run, state.settings)) for run in runs]
     # Runs to a single destination first: they are quick, and nothing is written before producing them.
     try:
         _distribute_to_destinations(state, [p for _, p in plans if p is not None and _to_destination_once(p)],
@@ -275,7 +275,7 @@ def produce_chunk(run_id: UUID, chunk_no: int, publish: PublishDeliveries) -> No
     with transaction(state.pool) as conn:
         user_ids = ex_sql.get_open_chunk(conn, run_id, chunk_no)
         run = run_sql.get_run_unscoped(conn, run_id) if user_ids is not None else None
-        plan = load_plan(conn, run) if run is not None and run.status == "running" else None
+        plan = load_plan(conn, run, state.settings) if run is not None and run.status == "running" else None
         subscribers = ex_sql.get_subscribers(conn, run.organization_id, user_ids) if plan and run and user_ids else []
     if plan is None:
         return  # done already (a redelivered message), or the run or schedule is gone

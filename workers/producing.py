@@ -10,7 +10,9 @@ from uuid import UUID
 import psycopg
 
 from shared.crypto import decrypt_secret
+from shared.errors import ConfigError
 from shared.settings import Settings
+from shared.sql.data_sources import ResolvedSource, resolve_url
 from shared.sql.execution import CommandRow, Subscriber, get_command, last_delivered_sha256
 from shared.sql.runs import Run
 from shared.sql.schedules import Schedule, get_schedule
@@ -25,6 +27,7 @@ class Plan:
     run: Run
     schedule: Schedule
     command: CommandRow | None
+    data_source: ResolvedSource | None = None  # an sql command's data source, resolved in the organization
 
 
 @dataclass(frozen=True)
@@ -34,17 +37,25 @@ class Produced:
     filename: str
 
 
-def load_plan(conn: psycopg.Connection, run: Run) -> Plan | None:
+def load_plan(conn: psycopg.Connection, run: Run, settings: Settings) -> Plan | None:
     """Load the run's schedule and command; None when the schedule (or its command) is gone."""
     schedule = get_schedule(conn, run.organization_id, run.schedule_id)
     if schedule is None:
         return None
     command = None
+    source = None
     if schedule.command_id is not None:
         command = get_command(conn, run.organization_id, schedule.command_id)
         if command is None:
             return None
-    return Plan(run, schedule, command)
+        name = command.config.get("data_source")
+        if command.kind == "sql" and isinstance(name, str):
+            # Resolved in the run's own organization: a name is never looked up across tenants.
+            try:
+                source = resolve_url(conn, run.organization_id, name, settings.data_sources, settings.secret_key)
+            except ConfigError:
+                source = None
+    return Plan(run, schedule, command, source)
 
 
 def subscriber_info(sub: Subscriber | None) -> SubscriberInfo | None:
@@ -79,6 +90,7 @@ def produce(plan: Plan, sub: Subscriber | None, settings: Settings) -> Produced:
         run_id=run.id, scheduled_for=run.scheduled_for, trigger=run.trigger, filters=filters,
         subscriber=info, config=dict(plan.command.config) if plan.command else {},
         secrets=decrypt_secret(settings.secret_key, plan.command.config_secret) if plan.command else {},
+        data_source=plan.data_source,
     )
     content: Content = (command_for(plan.command.kind, settings).run(request) if plan.command
                         else _describe_run(request))

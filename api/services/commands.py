@@ -12,6 +12,7 @@ from shared.errors import Conflict, InvalidInput, NotFound
 from shared.outbound import check_url
 from shared.settings import Settings
 from shared.sql import commands as command_sql
+from shared.sql.data_sources import available_names
 
 
 def not_found(command_id: object) -> NotFound:
@@ -28,8 +29,11 @@ def load_command(conn: psycopg.Connection, organization_id: UUID, command_id: UU
     return command
 
 
-def _config(settings: Settings, kind: str, config: dict[str, Any]) -> dict[str, Any]:
-    checked = check_command_config(kind, config, settings.data_sources)
+def _config(conn: psycopg.Connection, settings: Settings, organization_id: UUID, kind: str,
+            config: dict[str, Any]) -> dict[str, Any]:
+    # The names the error may list are this organization's own and those granted to it, never another's.
+    names = available_names(conn, organization_id, settings.data_sources) if kind == "sql" else []
+    checked = check_command_config(kind, config, names)
     if kind == "http":
         check_url(checked["url"], settings.outbound_allowlist, field="config.url")
     return checked
@@ -38,7 +42,8 @@ def _config(settings: Settings, kind: str, config: dict[str, Any]) -> dict[str, 
 def create_command(conn: psycopg.Connection, settings: Settings, organization_id: UUID,
                    data: dict[str, Any]) -> command_sql.Command:
     """Validate and insert a command; raises InvalidInput."""
-    values = {"name": data["name"], "kind": data["kind"], "config": _config(settings, data["kind"], data["config"]),
+    config = _config(conn, settings, organization_id, data["kind"], data["config"])
+    values = {"name": data["name"], "kind": data["kind"], "config": config,
               "filter_keys": check_filter_keys(data["filter_keys"])}
     return command_sql.insert_command(conn, organization_id, values)
 
@@ -52,7 +57,8 @@ def update_command(conn: psycopg.Connection, settings: Settings, organization_id
         kind = data.get("kind", current.kind)
         if kind != current.kind and "config" not in data:
             raise InvalidInput("config: Missing data for required field (the kind changed)")
-        values.update(kind=kind, config=_config(settings, kind, data.get("config", current.config)))
+        config = _config(conn, settings, organization_id, kind, data.get("config", current.config))
+        values.update(kind=kind, config=config)
     if "filter_keys" in data:
         keys = check_filter_keys(data["filter_keys"])
         used = sorted(command_sql.filter_keys_in_use(conn, organization_id, command_id) - set(keys))

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from shared.settings import Settings
+from shared.sql.data_sources import ResolvedSource
 
 
 class CommandError(Exception):
@@ -40,6 +41,7 @@ class CommandRequest:
     subscriber: SubscriberInfo | None
     config: dict[str, Any]
     secrets: dict[str, Any] = field(default_factory=dict)
+    data_source: ResolvedSource | None = None  # sql commands: the organization's source, resolved by name
 
     @property
     def timezone(self) -> str:

@@ -12,8 +12,6 @@ from shared.outbound import check_url
 from shared.settings import Settings
 from workers.commands.base import Blob, CommandError, CommandRequest, Content
 
-MAX_CONTENT_BYTES = 50 * 1024 * 1024
-
 
 def request_payload(request: CommandRequest) -> dict[str, Any]:
     """The documented payload an http command receives (pure)."""
@@ -51,7 +49,7 @@ class HttpCommand:
             else:
                 response = requests.post(url, json=payload, headers=headers, timeout=timeout,
                                          allow_redirects=False, stream=True)
-            body = _read_limited(response)
+            body = _read_limited(response, self.settings.command_max_output_bytes)
         except requests.RequestException as exc:
             raise CommandError(f"http command: {type(exc).__name__}: {exc}") from None
         if not 200 <= response.status_code < 300:
@@ -60,13 +58,13 @@ class HttpCommand:
         return Blob(body, content_type)
 
 
-def _read_limited(response: requests.Response) -> bytes:
+def _read_limited(response: requests.Response, cap: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     for chunk in response.iter_content(65536):
         size += len(chunk)
-        if size > MAX_CONTENT_BYTES:
+        if size > cap:
             response.close()
-            raise CommandError(f"http command: response larger than {MAX_CONTENT_BYTES} bytes")
+            raise CommandError(f"http command: response larger than {cap} bytes (PUNCTUAL_COMMAND_MAX_OUTPUT_BYTES)")
         chunks.append(chunk)
     return b"".join(chunks)

@@ -1,16 +1,40 @@
-"""The sql command: a read-only query against a named data source, parameters bound, time and rows capped."""
+"""The sql command: one read-only SELECT against the organization's data source, parameters bound, capped.
+
+What holds a tenant's query to reading (each is enough alone against the attacks we know of;
+together they do not depend on the data source's role being read-only):
+
+- It is sent with the extended query protocol, which runs exactly one statement: a `;` and a
+  second statement are refused by the server before anything runs.
+- It is wrapped as `SELECT * FROM (<query>) LIMIT n`, so it must be a SELECT (or VALUES, TABLE,
+  WITH ... SELECT): COMMIT, SET and other utility statements are syntax errors, and a
+  data-modifying WITH is refused inside a subquery.
+- It runs in a READ ONLY transaction that this code opened and that it cannot end (one statement).
+- statement_timeout, lock_timeout and idle_in_transaction_session_timeout are set when the
+  session starts. The one statement's timer is armed before it runs, so a set_config() inside
+  it cannot lift it, and no second statement follows on that session.
+- Rows are streamed and counted: at most row_limit rows and command_max_output_bytes bytes
+  are ever held in memory.
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import psycopg
 
+from shared.data_sources import parse_endpoint, policy_host
+from shared.errors import InvalidInput
+from shared.outbound import resolve_allowed
 from shared.settings import Settings
 from workers.commands.base import CommandError, CommandRequest, Content, Rows
 
 DEFAULT_ROW_LIMIT = 10_000
 DEFAULT_TIMEOUT_S = 30.0
+LOCK_TIMEOUT_MS = 10_000  # a report blocked this long on a lock is behind a migration or a vacuum: give up
+STREAM_CHUNK = 500
+# %(name)s is a parameter; every other % is the query's own (LIKE 'a%', modulo).
+_PLACEHOLDER = re.compile(r"%\(([A-Za-z_][A-Za-z0-9_]*)\)s")
 
 
 def query_parameters(request: CommandRequest) -> dict[str, Any]:
@@ -23,38 +47,93 @@ def query_parameters(request: CommandRequest) -> dict[str, Any]:
     return params
 
 
+def wrap_query(query: str, row_limit: int) -> str:
+    """The query as psycopg receives it: literal % escaped, one SELECT, at most row_limit rows (pure)."""
+    body = query.strip().rstrip(";").rstrip()
+    pieces = []
+    last = 0
+    for match in _PLACEHOLDER.finditer(body):
+        pieces.append(body[last:match.start()].replace("%", "%%"))
+        pieces.append(match.group(0))
+        last = match.end()
+    pieces.append(body[last:].replace("%", "%%"))
+    # The newline ends a trailing `--` comment, which would otherwise swallow the closing parenthesis.
+    return f"SELECT * FROM (\n{''.join(pieces)}\n) AS punctual_query LIMIT {int(row_limit)}"
+
+
+def session_options(timeout_ms: int) -> str:
+    """libpq `options` that fix the session's limits before the query can run (pure)."""
+    return (f"-c default_transaction_read_only=on -c statement_timeout={timeout_ms} "
+            f"-c lock_timeout={min(timeout_ms, LOCK_TIMEOUT_MS)} "
+            f"-c idle_in_transaction_session_timeout={timeout_ms + 5000}")
+
+
+def _row_size(row: tuple[Any, ...]) -> int:
+    return sum(len(v) if isinstance(v, str | bytes) else 8 if v is not None else 0 for v in row) + 8
+
+
 class SqlCommand:
-    """Runs config.query in a READ ONLY transaction with a statement timeout; rows are the content."""
+    """Runs config.query as one read-only SELECT with a statement timeout; the rows are the content."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
+    def _connect_kwargs(self, request: CommandRequest, timeout_ms: int) -> dict[str, Any]:
+        source = request.data_source
+        if source is None:
+            name = request.config.get("data_source", "")
+            raise CommandError(f"sql command: unknown data source {name!r} for this organization")
+        kwargs: dict[str, Any] = {"options": session_options(timeout_ms), "connect_timeout": 10,
+                                  "application_name": "punctual-sql-command", "autocommit": False}
+        if source.owned:
+            # A tenant's own data source is a URL the tenant typed: it may not reach private
+            # addresses (Punctual's own network) unless allowed, and the connection goes to the
+            # address that was checked, not to whatever the name resolves to a moment later.
+            try:
+                endpoint = parse_endpoint(source.url)
+                addresses = resolve_allowed(policy_host(endpoint), endpoint.port, self.settings.outbound_allowlist,
+                                            field="data source")
+            except InvalidInput as exc:
+                raise CommandError(f"sql command: {exc.detail}") from None
+            if endpoint.host is not None:  # a local socket has no address to pin
+                kwargs["hostaddr"] = addresses[0]
+        return kwargs
+
     def run(self, request: CommandRequest) -> Content:
-        """Run the query; raises CommandError for an unknown data source, a missing parameter or a DB error."""
-        name = str(request.config.get("data_source", ""))
-        dsn = self.settings.data_sources.get(name)
-        if dsn is None:
-            raise CommandError(f"sql command: unknown data source {name!r} (see PUNCTUAL_DATA_SOURCES)")
-        query = str(request.config.get("query", ""))
+        """Run the query; raises CommandError for an unknown data source, a refused query, a DB error or a cap."""
         row_limit = int(request.config.get("row_limit") or DEFAULT_ROW_LIMIT)
-        timeout_ms = int(float(request.config.get("timeout_s") or DEFAULT_TIMEOUT_S) * 1000)
-        # Read-only and the timeout are set for the whole session, so the query cannot lift them
-        # mid-transaction; the data source's role should be read-only as well.
-        options = f"-c default_transaction_read_only=on -c statement_timeout={timeout_ms}"
+        timeout_ms = max(1, int(float(request.config.get("timeout_s") or DEFAULT_TIMEOUT_S) * 1000))
+        kwargs = self._connect_kwargs(request, timeout_ms)
+        assert request.data_source is not None
+        query = wrap_query(str(request.config.get("query", "")), row_limit)
+        cap = self.settings.command_max_output_bytes
+        rows: list[tuple[Any, ...]] = []
+        size = 0
         try:
-            with psycopg.connect(dsn, options=options, connect_timeout=10,
-                                 application_name="punctual-sql-command") as conn:
-                conn.read_only = True
+            with psycopg.connect(request.data_source.url, **kwargs) as conn:
+                conn.read_only = True  # BEGIN READ ONLY, whatever the session default says
                 with conn.cursor() as cur:
-                    # Always passing a mapping makes psycopg use the extended protocol: one statement only.
-                    cur.execute(query, query_parameters(request))  # type: ignore[arg-type]
-                    if cur.description is None:
-                        raise CommandError("sql command: the statement returned no rows (not a SELECT?)")
-                    columns = [c.name for c in cur.description]
-                    rows = cur.fetchmany(row_limit)
+                    # stream() always uses the extended protocol: one statement, never a script.
+                    for row in cur.stream(query, query_parameters(request), size=STREAM_CHUNK):  # type: ignore[arg-type]
+                        size += _row_size(row)
+                        if size > cap:
+                            raise CommandError(f"sql command: result larger than {cap} bytes "
+                                               "(PUNCTUAL_COMMAND_MAX_OUTPUT_BYTES)")
+                        rows.append(tuple(row))
+                    columns = [c.name for c in cur.description or ()]
                 conn.rollback()
         except KeyError as exc:
             raise CommandError(f"sql command: no value for parameter {exc.args[0]!r}") from None
         except psycopg.Error as exc:
-            raise CommandError(f"sql command: {type(exc).__name__}: {str(exc).strip()}") from None
-        return Rows(columns, [tuple(r) for r in rows])
+            raise CommandError(f"sql command: {type(exc).__name__}: {_first_line(exc)}") from None
+        return Rows(columns, rows)
+
+
+def _first_line(exc: psycopg.Error) -> str:
+    # The server's own message is what the user needs; a connection error's full text can hold the URL.
+    diag = getattr(exc, "diag", None)
+    primary = getattr(diag, "message_primary", None) if diag is not None else None
+    text = primary or (str(exc).strip().splitlines() or [""])[0]
+    if isinstance(exc, psycopg.errors.SyntaxError):
+        return f"{text} (a sql command is one SELECT, VALUES or WITH ... SELECT statement)"
+    return text or "no detail"

@@ -39,4 +39,7 @@ class TemplateCommand:
             text = render_template(str(request.config.get("template", "")), template_context(request), html=html)
         except TemplateFailure as exc:
             raise CommandError(str(exc)) from None
+        cap = self.settings.command_max_output_bytes
+        if len(text) > cap // 4 and len(text.encode()) > cap:
+            raise CommandError(f"template command: output larger than {cap} bytes (PUNCTUAL_COMMAND_MAX_OUTPUT_BYTES)")
         return Text(text, html=html)

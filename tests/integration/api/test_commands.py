@@ -2,14 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
-from flask import Flask
-from psycopg_pool import ConnectionPool
-
-from api.app import create_app
-from shared.settings import Settings
-from tests.conftest import Tenant
 from tests.integration.api.conftest import Api, error
 
 MISSING = "00000000-0000-0000-0000-0000000000cc"
@@ -24,21 +16,6 @@ def test_create_each_kind_with_defaults(api: Api) -> None:
     listed = api.get("/v1/commands").get_json()
     assert [c["id"] for c in listed["records"]] == [http["id"], template["id"]]
     assert api.get(f"/v1/commands/{http['id']}").get_json() == http
-
-
-def test_sql_data_source_must_be_configured(base_settings: Settings, pool: ConnectionPool, tenant: Tenant) -> None:
-    app: Flask = create_app(replace(base_settings, data_sources={"warehouse": base_settings.database_url}))
-    try:
-        api = Api(app.test_client(), tenant)
-        ok = api.post("/v1/commands", {"name": "q", "kind": "sql",
-                                       "config": {"data_source": "warehouse", "query": "SELECT 1"}})
-        assert ok.status_code == 201
-        assert ok.get_json()["config"] == {"data_source": "warehouse", "query": "SELECT 1", "row_limit": 10000,
-                                           "timeout_s": 30}
-        bad = api.post("/v1/commands", {"name": "q", "kind": "sql", "config": {"data_source": "lake", "query": "x"}})
-        assert error(bad, 400) == "config.data_source: Unknown data source lake. Available data sources: warehouse"
-    finally:
-        app.extensions["punctual_pool"].close()
 
 
 def test_config_errors_name_the_field(api: Api) -> None:

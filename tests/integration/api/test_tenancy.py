@@ -39,6 +39,8 @@ def test_every_route_hides_other_organizations(api: Api, other_api: Api, pool: C
                VALUES (%s, %s, %s, 'member@acme.example', 'email', 'failed') RETURNING id""",
             (api.tenant.organization_id, run_id, sid)).fetchone()[0])  # type: ignore[index]
     own_schedule = other_api.create_schedule(destination=EMAIL)["id"]
+    source = api.post("/v1/data-sources", {"name": "wh", "url": "postgresql://r:pw@127.0.0.1:5432/wh"})
+    dsid = source.get_json()["id"]
     before = _snapshot(pool)
 
     not_found = {
@@ -59,6 +61,10 @@ def test_every_route_hides_other_organizations(api: Api, other_api: Api, pool: C
         ("/v1/commands/<command_id>", "GET"): lambda: other_api.get(f"/v1/commands/{cid}"),
         ("/v1/commands/<command_id>", "PATCH"): lambda: other_api.patch(f"/v1/commands/{cid}", {"name": "x"}),
         ("/v1/commands/<command_id>", "DELETE"): lambda: other_api.delete(f"/v1/commands/{cid}"),
+        ("/v1/data-sources/<data_source_id>", "GET"): lambda: other_api.get(f"/v1/data-sources/{dsid}"),
+        ("/v1/data-sources/<data_source_id>", "PATCH"):
+            lambda: other_api.patch(f"/v1/data-sources/{dsid}", {"name": "x"}),
+        ("/v1/data-sources/<data_source_id>", "DELETE"): lambda: other_api.delete(f"/v1/data-sources/{dsid}"),
         ("/v1/commands/<command_id>/schedules", "POST"): lambda: other_api.post(
             f"/v1/commands/{cid}/schedules", {"name": "x", "cron_expression": "* * * * *", "destination": WEBHOOK}),
     }
@@ -85,6 +91,7 @@ def test_every_route_hides_other_organizations(api: Api, other_api: Api, pool: C
         ("/v1/commands", "GET"): lambda: other_api.get("/v1/commands"),
         ("/v1/users", "GET"): lambda: other_api.get("/v1/users"),
         ("/v1/user-attributes", "GET"): lambda: other_api.get("/v1/user-attributes"),
+        ("/v1/data-sources", "GET"): lambda: other_api.get("/v1/data-sources"),
     }
     for route, call in listings.items():
         response = call()
@@ -92,7 +99,8 @@ def test_every_route_hides_other_organizations(api: Api, other_api: Api, pool: C
 
     # Creation routes act only inside the caller's organization (checked by the snapshot below).
     creating = {("/v1/schedules", "POST"), ("/v1/commands", "POST"), ("/v1/users/email-only", "POST"),
-                ("/v1/users/email-only/bulk", "POST"), ("/v1/user-attributes", "POST"), ("/v1/cron/preview", "GET")}
+                ("/v1/users/email-only/bulk", "POST"), ("/v1/user-attributes", "POST"), ("/v1/cron/preview", "GET"),
+                ("/v1/data-sources", "POST")}
     walked = set(not_found) | set(listings) | creating
     assert _routes(flask_app) - walked == set(), "a route is not covered by the tenancy walk"
     assert _snapshot(pool) == before

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 import pytest
 from celery import Celery
 from psycopg.rows import dict_row
@@ -22,7 +23,7 @@ from shared.settings import Settings
 from shared.sql.schedules import insert_schedule, set_subscribers
 from tests.processes import Process, start_worker, wait_for
 from tests.servers import SftpServer, SmtpSink
-from tests.services import truncate_all
+from tests.services import private_database, truncate_all
 
 TERMINAL = ("complete", "error_delivered", "failed", "skipped")
 DISABLE_AFTER = 3
@@ -43,7 +44,7 @@ def sftp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SftpServer
 
 
 @pytest.fixture(scope="module")
-def worker(base_settings: Settings, database_url: str, smtp_sink: SmtpSink,
+def worker(base_settings: Settings, database_url: str, smtp_sink: SmtpSink, warehouse_url: str,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
     # One worker per module: the tests in it never flush Redis, so its queue bindings stay valid.
     truncate_all(database_url)
@@ -51,7 +52,9 @@ def worker(base_settings: Settings, database_url: str, smtp_sink: SmtpSink,
         base_settings, tmp_path_factory.mktemp("worker-logs"), concurrency=3,
         PUNCTUAL_SMTP_PORT=str(smtp_sink.port), PUNCTUAL_MAIL_FROM="reports@punctual.test",
         PUNCTUAL_RETRY_SWEEP_INTERVAL="0.2", PUNCTUAL_DISABLE_AFTER_FAILURES=str(DISABLE_AFTER),
-        PUNCTUAL_HTTP_READ_TIMEOUT="5", PUNCTUAL_DATA_SOURCES=json.dumps({"warehouse": database_url}),
+        PUNCTUAL_HTTP_READ_TIMEOUT="5", PUNCTUAL_COMMAND_MAX_OUTPUT_BYTES=str(1024 * 1024),
+        # An operator's data source granted to every organization; tenants' own ones are rows.
+        PUNCTUAL_DATA_SOURCES=json.dumps({"granted_wh": {"url": warehouse_url, "organizations": "*"}}),
     )
     wait_for(lambda: "ready" in proc.output() or not proc.alive(), timeout=60)
     assert proc.alive(), proc.output()
@@ -95,6 +98,13 @@ class World:
                 (self.org, prefix, count),
             ).fetchall()
         return [uuid.UUID(str(r[0])) for r in rows]
+
+    def data_source(self, name: str, url: str, *, org: uuid.UUID | None = None) -> None:
+        """An organization's own data source, stored as the API stores it (URL encrypted)."""
+        with transaction(self.pool) as conn:
+            conn.execute("INSERT INTO data_sources (organization_id, name, url_secret, display_url) "
+                         "VALUES (%s, %s, %s, %s)",
+                         (org or self.org, name, encrypt_secret(self.settings.secret_key, {"url": url}), name))
 
     def command(self, kind: str, config: dict[str, Any], filter_keys: list[str] | None = None) -> uuid.UUID:
         with transaction(self.pool) as conn:
@@ -179,6 +189,35 @@ def world(session_pool: ConnectionPool, database_url: str, broker: Celery, worke
         row = conn.execute("INSERT INTO organizations (name) VALUES ('Acme') RETURNING id").fetchone()
     assert row is not None
     return World(session_pool, broker, base_settings, worker, uuid.UUID(str(row[0])))
+
+
+@dataclass
+class Warehouse:
+    """A database that is not Punctual's, holding wh_sales, registered as the organization's data source."""
+    url: str
+    name: str = "warehouse"
+
+    def execute(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            cur = conn.execute(sql, params or None)  # type: ignore[arg-type]
+            return cur.fetchall() if cur.description else []
+
+
+@pytest.fixture(scope="session")
+def warehouse_url() -> Iterator[str]:
+    with private_database(prefix="punctual_wh", migrate=False) as url:
+        yield url
+
+
+@pytest.fixture()
+def warehouse(world: World, warehouse_url: str) -> Warehouse:
+    wh = Warehouse(warehouse_url)
+    wh.execute("DROP TABLE IF EXISTS wh_sales")
+    wh.execute("CREATE TABLE wh_sales (region text, amount int, note text)")
+    wh.execute("""INSERT INTO wh_sales VALUES ('east', 10, 'ok'), ('east', 5, '=HYPERLINK("http://evil")'),
+                  ('west', 7, '+1')""")
+    world.data_source(wh.name, warehouse_url)
+    return wh
 
 
 def parse_mail(content: bytes) -> Any:
