@@ -7,7 +7,8 @@ from functools import lru_cache
 
 from shared.cron import fire_times_between, next_fire_time
 from shared.errors import InvalidInput
-from shared.sql.dispatch import Advance, DueSchedule, RunSlot
+from shared.sql.runs import RunSlot
+from shared.sql.schedules import Advance, DueSchedule
 
 # A slot this close behind the clock is late, not missed: beat sleeps up to a few seconds and a
 # busy tick takes time, so only slots older than this count as misfires (beat was down).

@@ -13,7 +13,8 @@ from psycopg_pool import ConnectionPool
 from beat.broker import BrokerPublisher, BrokerUnavailable
 from shared.db import transaction
 from shared.settings import Settings
-from shared.sql import dispatch
+from shared.sql import heartbeats
+from shared.sql import runs as run_sql
 
 logger = logging.getLogger("punctual.beat")
 # After a failed publish, leave the broker alone this long: each attempt holds outbox locks.
@@ -97,7 +98,7 @@ class OutboxRelay(threading.Thread):
             return
         try:
             with transaction(self.pool) as conn:
-                dispatch.add_runs_published(conn, self.beat_id, published)
+                heartbeats.add_runs_published(conn, self.beat_id, published)
         except psycopg.Error:
             logger.warning("beat relay: heartbeat failed", exc_info=True)
 
@@ -108,7 +109,7 @@ class OutboxRelay(threading.Thread):
             # (another beat skips them), and if the broker fails the exception rolls the marks
             # back so the runs stay pending for a later pass. A message sent before a failure in
             # the same batch is sent again later; workers claim a run once, so that is harmless.
-            run_ids = dispatch.mark_unpublished_runs(conn, size, self.settings.beat_republish_after_s)
+            run_ids = run_sql.mark_unpublished_runs(conn, size, self.settings.beat_republish_after_s)
             for start in range(0, len(run_ids), batch):
                 self.publisher.publish(run_ids[start:start + batch])
         return len(run_ids)

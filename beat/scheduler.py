@@ -23,7 +23,9 @@ from beat.planner import plan_schedule
 from beat.relay import OutboxRelay
 from shared.db import connect, create_pool, transaction
 from shared.settings import Settings, load_settings
-from shared.sql import dispatch
+from shared.sql import heartbeats
+from shared.sql import runs as run_sql
+from shared.sql import schedules as schedule_sql
 
 logger = logging.getLogger("punctual.beat")
 WAKEUP_CHANNEL = "punctual_wakeup"
@@ -58,7 +60,7 @@ class PunctualScheduler(Scheduler):
         self.listener = None
         self._last_heartbeat = 0.0
         with transaction(self.pool) as conn:
-            dispatch.delete_stale_heartbeats(conn, HEARTBEAT_FORGET_S)
+            heartbeats.delete_stale_beat_heartbeats(conn, HEARTBEAT_FORGET_S)
         # The row exists before the relay starts adding to its published count.
         self._heartbeat(TickStats(), force=True)
         self._listen()
@@ -114,27 +116,27 @@ class PunctualScheduler(Scheduler):
         # moved, or neither happened. Publishing comes after the commit (transactional outbox),
         # so a down broker never stops slots from being recorded.
         with transaction(self.pool) as conn:
-            due = dispatch.claim_due_schedules(conn, self.settings.beat_batch_size)
+            due = schedule_sql.claim_due_schedules(conn, self.settings.beat_batch_size)
             if not due:
                 return TickStats()
             now = due[0].db_now  # the database's clock, the same for every beat
-            slots: list[dispatch.RunSlot] = []
-            advances: list[dispatch.Advance] = []
+            slots: list[run_sql.RunSlot] = []
+            advances: list[schedule_sql.Advance] = []
             for row in due:
                 runs, advance = plan_schedule(row, now, self.settings.misfire_run_all_cap)
                 slots.extend(runs)
                 advances.append(advance)
                 if advance.disabled_reason:
                     logger.error("beat: schedule %s disabled: %s", row.id, advance.disabled_reason)
-            inserted = dispatch.insert_runs(conn, slots)
-            dispatch.advance_schedules(conn, advances)
+            inserted = run_sql.insert_runs(conn, slots)
+            schedule_sql.advance_schedules(conn, advances)
         lag = max((now - row.next_run_at).total_seconds() for row in due)
         return TickStats(claimed=len(due), runs=inserted, lag_s=lag)
 
     def _wait(self) -> None:
         try:
             with transaction(self.pool) as conn:
-                earliest, now = dispatch.earliest_next_run_at(conn)
+                earliest, now = schedule_sql.earliest_next_run_at(conn)
         except psycopg.Error:
             time.sleep(1.0)
             return
@@ -159,10 +161,10 @@ class PunctualScheduler(Scheduler):
         if not force and time.monotonic() - self._last_heartbeat < HEARTBEAT_EVERY_S:
             return
         # published=0: the relay thread adds its own count as each pass ends.
-        beat = dispatch.Heartbeat(self.beat_id, self.hostname, os.getpid(), 0, stats.claimed, stats.lag_s)
+        beat = heartbeats.BeatHeartbeat(self.beat_id, self.hostname, os.getpid(), 0, stats.claimed, stats.lag_s)
         try:
             with transaction(self.pool) as conn:
-                dispatch.record_heartbeat(conn, beat)
+                heartbeats.record_beat_heartbeat(conn, beat)
         except psycopg.Error:
             logger.warning("beat: heartbeat failed", exc_info=True)
             return

@@ -17,14 +17,11 @@ RUNS_QUEUE = "runs"
 DELIVERY_KINDS = ("email", "sftp", "webhook", "slack")
 DELIVERY_QUEUES = {kind: f"deliver.{kind}" for kind in DELIVERY_KINDS}
 
+# Beat publishes start_batch (a batch of run ids) and nothing else; workers publish the rest.
 TASK_START_RUNS = "punctual.runs.start_batch"
-TASK_EXECUTE_RUN = "punctual.runs.execute"
-TASK_DELIVER = {kind: f"punctual.deliver.{kind}" for kind in DELIVERY_KINDS}
-
-# Redis re-delivers an unacknowledged message after the visibility timeout. It must exceed the
-# longest task (retries wait in PostgreSQL, not in countdown messages), or a slow task would
-# run twice at once.
-VISIBILITY_TIMEOUT_S = 4 * 3600
+TASK_EXECUTE_RUNS = "punctual.runs.execute_batch"   # a few run ids, claimed in one statement
+TASK_PRODUCE_CHUNK = "punctual.runs.produce_chunk"  # one chunk of a per_subscriber run's subscribers
+TASK_DELIVER = {kind: f"punctual.deliver.{kind}" for kind in DELIVERY_KINDS}  # a batch of delivery ids
 
 
 def _queue(name: str) -> Queue:
@@ -35,7 +32,14 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     """Return the Celery configuration for these settings."""
     return {
         "broker_url": settings.redis_url,
-        "broker_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT_S},
+        # Redis hands an unacknowledged message out again after the visibility timeout: that is
+        # how a message a killed worker had taken but not yet claimed in PostgreSQL comes back.
+        # A short one is safe because every task claims its work with a statement that proves
+        # ownership: a copy of a message whose task is still running (a slow batch) claims
+        # nothing and is acknowledged at once. Retries wait in PostgreSQL, not in the broker.
+        # kombu looks for such messages every interval x throttle seconds (100 by default): every 5.
+        "broker_transport_options": {"visibility_timeout": settings.broker_visibility_timeout_s,
+                                     "unacked_restore_interval": 5, "unacked_restore_throttle": 1},
         "broker_connection_retry_on_startup": True,
         "task_serializer": "json",
         "accept_content": ["json"],
@@ -51,8 +55,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_default_exchange": RUNS_QUEUE,
         "task_default_routing_key": RUNS_QUEUE,
         "task_routes": {
-            TASK_START_RUNS: {"queue": RUNS_QUEUE, "routing_key": RUNS_QUEUE},
-            TASK_EXECUTE_RUN: {"queue": RUNS_QUEUE, "routing_key": RUNS_QUEUE},
+            **{name: {"queue": RUNS_QUEUE, "routing_key": RUNS_QUEUE}
+               for name in (TASK_START_RUNS, TASK_EXECUTE_RUNS, TASK_PRODUCE_CHUNK)},
             **{TASK_DELIVER[k]: {"queue": DELIVERY_QUEUES[k], "routing_key": DELIVERY_QUEUES[k]}
                for k in DELIVERY_KINDS},
         },

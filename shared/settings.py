@@ -44,8 +44,14 @@ class Settings:
     data_sources: Mapping[str, DataSourceGrant] = field(default_factory=dict)
     public_url: str = "http://127.0.0.1:8000"
     retry_sweep_interval_s: float = 5.0
-    delivery_lease_s: float = 600.0
-    run_chunk_size: int = 25
+    runs_per_message: int = 25
+    subscribers_per_chunk: int = 100
+    deliveries_per_message: int = 100
+    delivery_concurrency: int = 16
+    worker_heartbeat_interval_s: float = 5.0
+    worker_dead_after_s: float = 20.0
+    republish_after_s: float = 300.0
+    broker_visibility_timeout_s: float = 30.0
     command_max_output_bytes: int = 50 * 1024 * 1024
 
 
@@ -146,6 +152,13 @@ def _required(env: Mapping[str, str], fallback: Mapping[str, str], name: str) ->
     return value
 
 
+_RENAMED = {
+    "PUNCTUAL_RUN_CHUNK_SIZE": "set PUNCTUAL_RUNS_PER_MESSAGE (run ids per execute message) instead",
+    "PUNCTUAL_DELIVERY_LEASE": "work held by a dead worker is taken up PUNCTUAL_WORKER_DEAD_AFTER seconds after "
+                               "its last heartbeat; a live worker's work is never taken over",
+}
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from the environment; raises ConfigError naming the bad variable."""
     env = os.environ if env is None else env
@@ -161,6 +174,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     )
     port = _int(env, "PORT", 8000, minimum=1)
     database_url = _required(env, fallback, "DATABASE_URL")
+    for old, new in _RENAMED.items():
+        if env.get(old):
+            raise ConfigError(f"{old} is gone: {new}")
+    heartbeat = _float(env, "PUNCTUAL_WORKER_HEARTBEAT_INTERVAL", 5.0)
+    dead_after = _float(env, "PUNCTUAL_WORKER_DEAD_AFTER", 20.0)
+    if dead_after < 2 * heartbeat:
+        # A worker missing one heartbeat (a slow commit, a GC pause) must not look dead.
+        raise ConfigError("PUNCTUAL_WORKER_DEAD_AFTER must be at least twice PUNCTUAL_WORKER_HEARTBEAT_INTERVAL")
     return Settings(
         database_url=database_url,
         redis_url=_required(env, fallback, "REDIS_URL"),
@@ -189,7 +210,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         data_sources=_data_sources(env, database_url),
         public_url=env.get("PUNCTUAL_PUBLIC_URL", f"http://127.0.0.1:{port}"),
         retry_sweep_interval_s=_float(env, "PUNCTUAL_RETRY_SWEEP_INTERVAL", 5.0),
-        delivery_lease_s=_float(env, "PUNCTUAL_DELIVERY_LEASE", 600.0),
-        run_chunk_size=_int(env, "PUNCTUAL_RUN_CHUNK_SIZE", 25, minimum=1),
+        runs_per_message=_int(env, "PUNCTUAL_RUNS_PER_MESSAGE", 25, minimum=1),
+        subscribers_per_chunk=_int(env, "PUNCTUAL_SUBSCRIBERS_PER_CHUNK", 100, minimum=1),
+        deliveries_per_message=_int(env, "PUNCTUAL_DELIVERIES_PER_MESSAGE", 100, minimum=1),
+        delivery_concurrency=_int(env, "PUNCTUAL_DELIVERY_CONCURRENCY", 16, minimum=1),
+        worker_heartbeat_interval_s=heartbeat,
+        worker_dead_after_s=dead_after,
+        republish_after_s=_float(env, "PUNCTUAL_REPUBLISH_AFTER", 300.0),
+        broker_visibility_timeout_s=_float(env, "PUNCTUAL_BROKER_VISIBILITY_TIMEOUT", 30.0),
         command_max_output_bytes=_int(env, "PUNCTUAL_COMMAND_MAX_OUTPUT_BYTES", 50 * 1024 * 1024, minimum=1024),
     )

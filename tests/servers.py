@@ -15,6 +15,7 @@ class ReceivedRequest:
     path: str
     headers: dict[str, str]
     body: bytes
+    connection: int = 0  # which TCP connection it came on (the client's port): keep-alive shows as reuse
 
 
 Responder = Callable[[ReceivedRequest, int], tuple[int, dict[str, str], bytes]]
@@ -43,10 +44,17 @@ class HttpSink:
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
+            # HTTP/1.1 keep-alive like a real receiver; the answer goes out in one write, without
+            # Nagle's delay, so a keep-alive client is not held ~40 ms per request.
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+            wbufsize = -1
+
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                request = ReceivedRequest(self.command, self.path, dict(self.headers.items()), body)
+                request = ReceivedRequest(self.command, self.path, dict(self.headers.items()), body,
+                                          self.client_address[1])
                 with sink.lock:
                     sink.requests.append(request)
                     index = len(sink.requests) - 1
@@ -79,6 +87,7 @@ class ReceivedMail:
     mail_from: str
     rcpt_tos: list[str]
     content: bytes
+    session: int = 0  # which SMTP connection it came on: connection reuse shows as a repeated value
 
 
 @dataclass
@@ -86,6 +95,7 @@ class SmtpSink:
     """A real SMTP server (aiosmtpd) on a free port that records every message it accepts."""
 
     messages: list[ReceivedMail] = field(default_factory=list)
+    sessions: int = 0  # SMTP connections that carried a message
     port: int = 0
     controller: Any = None
     tls_context: Any = None  # ssl.SSLContext: offer STARTTLS and require it
@@ -100,7 +110,11 @@ class SmtpSink:
 
         class Handler:
             async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-                sink.messages.append(ReceivedMail(envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+                if not hasattr(session, "punctual_no"):
+                    sink.sessions += 1
+                    session.punctual_no = sink.sessions
+                sink.messages.append(ReceivedMail(envelope.mail_from, list(envelope.rcpt_tos), envelope.content,
+                                                  session.punctual_no))
                 return "250 Message accepted for delivery"
 
         def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> Any:
@@ -137,6 +151,7 @@ class SftpServer:
     operations: list[tuple[str, str, str]] = field(default_factory=list)
     port: int = 0
     listener: Any = None
+    connections: int = 0  # TCP connections accepted: one SFTP session per batch shows as few
 
     @property
     def host_key_line(self) -> str:
@@ -165,6 +180,7 @@ class SftpServer:
                 conn, _ = self.listener.accept()
             except OSError:
                 return  # stopped
+            self.connections += 1
             transport = paramiko.Transport(conn)
             transport.add_server_key(self.host_key)
             transport.set_subsystem_handler("sftp", paramiko.SFTPServer, _sftp_interface(self))

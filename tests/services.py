@@ -51,7 +51,11 @@ def private_database(admin_url: str | None = None, prefix: str = "punctual_test"
 
 
 def truncate_all(url: str) -> None:
-    """Empty every table (each test starts from a clean state)."""
+    """Empty every table (each test starts from a clean state).
+
+    worker_heartbeats is left alone: a worker process kept across tests is alive, and deleting
+    its heartbeat would make what it holds look abandoned.
+    """
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
 

@@ -1,136 +1,166 @@
-"""Deliver one delivery: claim it (record before acting), send, record after, decide on a retry."""
+"""Deliver a batch: claim it in one statement (recording the attempts before acting), send, record after.
+
+A batch is up to PUNCTUAL_DELIVERIES_PER_MESSAGE deliveries of one destination kind. HTTP kinds
+send concurrently on the process's keep-alive sessions; email sends over one SMTP connection
+and SFTP over one session per host. Outcomes are recorded set-based in one transaction, and the
+runs of the batch are checked for completion once, after that commit.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from uuid import UUID
+
+import psycopg
 
 from shared.crypto import decrypt_secret
 from shared.db import transaction
 from shared.errors import ConfigError
+from shared.run_policy import Failure, RetryPolicy, decide_attempt
 from shared.sql import deliveries as delivery_sql
-from shared.sql import execution as ex_sql
-from shared.sql.artifacts import ArtifactRow, get_artifact
-from shared.sql.runs import Run, get_run_unscoped
-from shared.sql.schedules import Schedule, get_destination_secret, get_schedule
+from shared.sql import runs as run_sql
+from shared.sql import schedules as schedule_sql
+from shared.sql.artifacts import ArtifactRow, get_artifacts
+from shared.sql.deliveries import Delivery, Settled
+from shared.sql.subscribers import Subscriber, get_subscribers_unscoped
+from shared.statuses import AttemptOutcome
 from workers.destinations import get_destination
-from workers.destinations.base import Artifact, DeliveryContext, DeliveryError, Receipt
+from workers.destinations.base import Artifact, DeliveryContext, DeliveryError, Destination, Receipt
+from workers.finishing import finish_settled_runs
 from workers.producing import subscriber_info
-from workers.retry import next_delay
-from workers.state import get_state
+from workers.state import WorkerState, get_state
 
 logger = logging.getLogger("punctual.workers")
 
 
 @dataclass(frozen=True)
-class Outcome:
-    outcome: str  # delivered | retry | failed
-    elapsed_ms: int
-    error: str | None = None
-    code: int | None = None
-    delay_s: float | None = None
-    receipt: Receipt | None = None
-    disable_reason: str | None = None
+class Prepared:
+    """A claimed delivery with what sending it needs, or why it cannot be sent."""
+    delivery: Delivery
+    context: DeliveryContext | None
+    artifact: Artifact | None
+    policy: RetryPolicy
+    problem: str | None = None
 
 
 @dataclass(frozen=True)
-class Loaded:
-    """A claimed delivery and what sending it needs, read in the claiming transaction."""
-    delivery: delivery_sql.Delivery
-    run: Run | None
-    schedule: Schedule | None
-    artifact: ArtifactRow | None
-    secret: bytes | None
-    subscriber: ex_sql.Subscriber | None
+class Sent:
+    """What one send did."""
+    receipt: Receipt | None
+    failure: Failure | None
+    elapsed_ms: int
+    response_code: int | None = None
+    disable_reason: str | None = None
 
 
-def _claim(delivery_id: UUID) -> Loaded | None:
+def deliver_batch(kind: str, delivery_ids: Sequence[UUID]) -> int:
+    """Attempt every due delivery among these once; return how many this worker claimed."""
     state = get_state()
+    settings = state.settings
     with transaction(state.pool) as conn:
-        delivery = delivery_sql.claim_delivery(conn, delivery_id, state.settings.delivery_lease_s)
-        if delivery is None:
-            return None
-        subs = ex_sql.get_subscribers(conn, delivery.organization_id, [delivery.user_id]) if delivery.user_id else []
-        return Loaded(
-            delivery, get_run_unscoped(conn, delivery.run_id),
-            get_schedule(conn, delivery.organization_id, delivery.schedule_id),
-            get_artifact(conn, delivery.artifact_id) if delivery.artifact_id else None,
-            get_destination_secret(conn, delivery.organization_id, delivery.schedule_id), subs[0] if subs else None,
-        )
+        claimed = delivery_sql.claim_deliveries(conn, delivery_ids, state.worker_id, settings.worker_dead_after_s)
+        if not claimed:
+            return 0  # settled, not due yet, or held by a live worker: a duplicate message
+        prepared = _prepare(conn, state, claimed)
+    sent = _send_all(state, kind, prepared)
+    now = datetime.now(UTC)
+    outcomes = [_settled(p, s, now) for p, s in zip(prepared, sent, strict=True)]
+    disables = {p.delivery.schedule_id: s.disable_reason for p, s in zip(prepared, sent, strict=True)
+                if s.disable_reason}
+    with transaction(state.pool) as conn:
+        delivery_sql.record_outcomes(conn, outcomes)
+        schedule_sql.disable_schedules(conn, disables)
+    # After our commit: of two batches settling a run's last deliveries at once, the one that
+    # commits second sees both settled. Checked once for the batch, not once per delivery.
+    settled_runs = {p.delivery.run_id for p, o in zip(prepared, outcomes, strict=True)
+                    if o.outcome is not AttemptOutcome.RETRY}
+    if settled_runs:
+        with transaction(state.pool) as conn:
+            finish_settled_runs(conn, settled_runs, settings.consecutive_failures_to_disable)
+    return len(claimed)
 
 
-def deliver_one(delivery_id: UUID) -> str | None:
-    """Attempt a due delivery once; return its outcome, or None when it was not ours to send."""
-    loaded = _claim(delivery_id)
-    if loaded is None:
-        return None  # settled, not due yet, or another worker holds it: a duplicate message
-    delivery, run, schedule, artifact = loaded.delivery, loaded.run, loaded.schedule, loaded.artifact
-    if delivery.attempts > delivery.max_attempts:
-        # Only reachable when the worker holding the last attempt died mid-send (lease expired).
-        outcome = Outcome("failed", 0, "attempts exhausted: the worker was lost during the last attempt")
-    elif run is None or schedule is None or artifact is None:
-        outcome = Outcome("failed", 0, "schedule, run or artifact no longer exists")
-    else:
+def _prepare(conn: psycopg.Connection, state: WorkerState, claimed: list[Delivery]) -> list[Prepared]:
+    # Everything the batch needs, read in the claim's transaction: a handful of statements, not one per delivery.
+    runs = {r.id: r for r in run_sql.get_runs_unscoped(conn, sorted({d.run_id for d in claimed}))}
+    schedules = schedule_sql.get_schedules_to_deliver(conn, sorted({d.schedule_id for d in claimed}))
+    artifacts = get_artifacts(conn, sorted({d.artifact_id for d in claimed if d.artifact_id}))
+    users = get_subscribers_unscoped(conn, sorted({d.user_id for d in claimed if d.user_id}))
+    secrets: dict[UUID, dict[str, object] | str] = {}
+    for schedule in schedules.values():
         try:
-            secrets = decrypt_secret(get_state().settings.secret_key, loaded.secret)
+            secrets[schedule.id] = decrypt_secret(state.settings.secret_key, schedule.destination_secret)
         except ConfigError as exc:
-            outcome = Outcome("failed", 0, exc.detail)
-        else:
-            context = DeliveryContext(
-                delivery_id=delivery.id, run_id=run.id, schedule_id=schedule.id, schedule_name=schedule.name,
-                scheduled_for=run.scheduled_for, attempt=delivery.attempts, destination=dict(schedule.destination),
-                secrets=secrets, recipients=list(delivery.recipients), idempotency_key=f"punctual-{delivery.id}",
-                schedule_timezone=schedule.timezone, subscriber=subscriber_info(loaded.subscriber),
-            )
-            body = Artifact(artifact.content_type, artifact.filename, bytes(artifact.body), artifact.sha256)
-            outcome = _attempt(schedule, context, body, delivery.attempts, delivery.max_attempts)
-    _settle(delivery, delivery.attempts, outcome)
-    return outcome.outcome
+            secrets[schedule.id] = exc.detail
+    return [_prepare_one(d, runs.get(d.run_id), schedules.get(d.schedule_id),
+                         artifacts.get(d.artifact_id) if d.artifact_id else None,
+                         users.get(d.user_id) if d.user_id else None, secrets.get(d.schedule_id, {}))
+            for d in claimed]
 
 
-def _attempt(schedule: Schedule, context: DeliveryContext, artifact: Artifact, number: int,
-             max_attempts: int) -> Outcome:
-    settings = get_state().settings
+def _prepare_one(delivery: Delivery, run: run_sql.Run | None, schedule: schedule_sql.ScheduleToDeliver | None,
+                 artifact: ArtifactRow | None, user: Subscriber | None,
+                 secret: dict[str, object] | str) -> Prepared:
+    policy = RetryPolicy(delivery.max_attempts, schedule.retry_base_delay_s if schedule else 0,
+                         schedule.retry_max_delay_s if schedule else 0)
+    if delivery.attempts > delivery.max_attempts:
+        # Only reachable when the worker holding the last attempt died mid-send.
+        return Prepared(delivery, None, None, policy, "attempts exhausted: the worker was lost during the last attempt")
+    if run is None or schedule is None or artifact is None:
+        return Prepared(delivery, None, None, policy, "schedule, run or artifact no longer exists")
+    if isinstance(secret, str):
+        return Prepared(delivery, None, None, policy, secret)
+    context = DeliveryContext(
+        delivery_id=delivery.id, run_id=run.id, schedule_id=schedule.id, schedule_name=schedule.name,
+        scheduled_for=run.scheduled_for, attempt=delivery.attempts, destination=dict(schedule.destination),
+        secrets=dict(secret), recipients=list(delivery.recipients), idempotency_key=f"punctual-{delivery.id}",
+        schedule_timezone=schedule.timezone, subscriber=subscriber_info(user),
+    )
+    body = Artifact(artifact.content_type, artifact.filename, bytes(artifact.body), artifact.sha256)
+    return Prepared(delivery, context, body, policy)
+
+
+def _send_all(state: WorkerState, kind: str, prepared: list[Prepared]) -> list[Sent]:
+    destination = get_destination(kind, state.settings, state.http)
+    try:
+        if destination.concurrent:
+            futures: list[Future[Sent]] = [state.senders.submit(_send_one, destination, p) for p in prepared]
+            return [f.result() for f in futures]
+        return [_send_one(destination, p) for p in prepared]
+    finally:
+        destination.close()
+
+
+def _send_one(destination: Destination, prepared: Prepared) -> Sent:
+    if prepared.problem is not None or prepared.context is None or prepared.artifact is None:
+        return Sent(None, Failure(prepared.problem or "nothing to send", permanent=True), 0)
     started = time.monotonic()
     try:
-        receipt = get_destination(schedule.destination_type, settings).send(context, artifact)
+        receipt = destination.send(prepared.context, prepared.artifact)
     except DeliveryError as exc:
-        elapsed = int((time.monotonic() - started) * 1000)
-        disable = f"{schedule.destination_type} destination answered 410 Gone" if exc.disable_destination else None
-        if exc.permanent or number >= max_attempts:
-            return Outcome("failed", elapsed, exc.message, exc.response_code, disable_reason=disable)
-        delay = next_delay(number, schedule.retry_base_delay_s, schedule.retry_max_delay_s, exc.retry_after_s)
-        return Outcome("retry", elapsed, exc.message, exc.response_code, delay_s=delay)
+        disable = (f"{prepared.delivery.destination_type} destination answered 410 Gone"
+                   if exc.disable_destination else None)
+        return Sent(None, Failure(exc.message, exc.permanent, exc.retry_after_s), _ms(started), exc.response_code,
+                    disable)
     except Exception as exc:
         # An unexpected bug in a destination is recorded and retried like a transient error.
-        logger.exception("destination %s crashed on delivery %s", schedule.destination_type, context.delivery_id)
-        elapsed = int((time.monotonic() - started) * 1000)
-        if number >= max_attempts:
-            return Outcome("failed", elapsed, f"{type(exc).__name__}: {exc}")
-        delay = next_delay(number, schedule.retry_base_delay_s, schedule.retry_max_delay_s, None)
-        return Outcome("retry", elapsed, f"{type(exc).__name__}: {exc}", delay_s=delay)
-    return Outcome("delivered", int((time.monotonic() - started) * 1000), None, receipt.response_code,
-                   receipt=receipt)
+        logger.exception("destination %s crashed on delivery %s", prepared.delivery.destination_type,
+                         prepared.delivery.id)
+        return Sent(None, Failure(f"{type(exc).__name__}: {exc}"), _ms(started))
+    return Sent(receipt, None, _ms(started), receipt.response_code)
 
 
-def _settle(delivery: delivery_sql.Delivery, number: int, outcome: Outcome) -> None:
-    state = get_state()
-    next_at = datetime.now(UTC) + timedelta(seconds=outcome.delay_s) if outcome.delay_s is not None else None
-    with transaction(state.pool) as conn:
-        delivery_sql.finish_attempt(
-            conn, delivery.id, number, outcome=outcome.outcome, duration_ms=outcome.elapsed_ms,
-            error=outcome.error[:2000] if outcome.error else None, response_code=outcome.code,
-            next_attempt_at=next_at, receipt=outcome.receipt.detail if outcome.receipt else None)
-        if outcome.disable_reason:
-            ex_sql.disable_schedule(conn, delivery.schedule_id, outcome.disable_reason)
-    if outcome.outcome == "retry":
-        return
-    # Checked after our commit: of two last deliveries settling at once, the one committing
-    # second sees both settled. Only then is the run row locked and the run counted, so 10,000
-    # deliveries do not queue on one lock nor count the run 10,000 times.
-    with transaction(state.pool) as conn:
-        if not delivery_sql.has_open_deliveries(conn, delivery.run_id):
-            ex_sql.finish_run_from_deliveries(conn, delivery.run_id, state.settings.consecutive_failures_to_disable)
+def _settled(prepared: Prepared, sent: Sent, now: datetime) -> Settled:
+    decision = decide_attempt(prepared.delivery.attempts, prepared.policy, sent.failure, now)
+    return Settled(prepared.delivery.id, prepared.delivery.attempts, decision.outcome, sent.elapsed_ms,
+                   sent.failure.message if sent.failure else None, sent.response_code, decision.next_attempt_at,
+                   sent.receipt.detail if sent.receipt and sent.receipt.detail else None)
+
+
+def _ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)

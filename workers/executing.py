@@ -1,156 +1,268 @@
-"""Execute a run: produce content once (or per subscriber, in chunks) and insert its deliveries."""
+"""Execute runs: claim them, then carry each out by its run mode, one function per mode.
+
+- once to a destination (a webhook, Slack channel or SFTP server: one artifact, one delivery),
+  written for a whole batch of runs in one transaction;
+- once by email (one artifact, one message per recipient or per group of recipients);
+- per subscriber (the command run for each subscriber, in chunks that other workers take).
+
+Deliveries are published after the commit that made them, in batches per destination kind.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from enum import Enum
 from uuid import UUID
 
 import psycopg
 
 from shared.db import transaction
 from shared.sql import deliveries as delivery_sql
-from shared.sql import execution as ex_sql
+from shared.sql import run_chunks as chunk_sql
 from shared.sql import runs as run_sql
-from shared.sql.artifacts import insert_artifact
-from shared.sql.runs import Run
+from shared.sql import subscribers as subscriber_sql
+from shared.sql.artifacts import NewArtifact, insert_artifacts
+from shared.sql.deliveries import NewDelivery
+from shared.sql.runs import Closing, Run
+from shared.sql.subscribers import Subscriber
+from shared.statuses import DeliveryStatus, RunStatus
 from workers.commands.base import CommandError
-from workers.producing import Plan, Produced, held_back, load_plan, produce
+from workers.finishing import close_runs, finish_settled_runs
+from workers.producing import Plan, Produced, held_back, load_plans, produce
+from workers.publishing import publish_chunks, publish_deliveries
 from workers.state import WorkerState, get_state
 
 logger = logging.getLogger("punctual.workers")
 
-PAGE_SIZE = 1000        # subscribers read (and deliveries inserted and published) per transaction
-CHUNK_SIZE = 25         # subscribers per per_subscriber task: small enough to spread, big enough to amortise
-EMAIL_GROUP_SIZE = 50   # recipients of one message when email fan_out is off
-FLUSH_AFTER_S = 0.5     # a batch writes the runs it produced at least this often
-
-PublishDeliveries = Callable[[list[tuple[str, UUID]]], None]
-PublishChunks = Callable[[UUID, list[int]], None]
+SUBSCRIBER_PAGE = 1000   # subscribers read per statement (and deliveries inserted per transaction)
+EMAIL_GROUP_SIZE = 50    # recipients of one message when email fan_out is off
+FLUSH_AFTER_S = 0.5      # a batch writes the runs it produced at least this often
+NO_RECIPIENTS = "no recipients: add subscribers or email addresses to the schedule"
 
 
-def execute_run(run_id: UUID, publish: PublishDeliveries, publish_chunks: PublishChunks) -> None:
-    """Claim a run; per_subscriber plans chunks for other workers, once_distribute produces and fans out."""
+class RunMode(Enum):
+    ONCE_TO_DESTINATION = "once to a destination"
+    ONCE_BY_EMAIL = "once by email"
+    PER_SUBSCRIBER = "per subscriber"
+
+
+def run_mode(plan: Plan, has_subscribers: bool) -> RunMode:
+    """How a run is carried out, from its schedule (pure)."""
+    if plan.schedule.destination_type == "email":
+        return RunMode.PER_SUBSCRIBER if plan.schedule.run_mode == "per_subscriber" else RunMode.ONCE_BY_EMAIL
+    # A webhook, Slack channel or SFTP server is one recipient; per_subscriber to it runs the
+    # command once per subscriber, and with no subscribers, once for the destination itself.
+    if plan.schedule.run_mode == "per_subscriber" and has_subscribers:
+        return RunMode.PER_SUBSCRIBER
+    return RunMode.ONCE_TO_DESTINATION
+
+
+def execute_runs(run_ids: Sequence[UUID]) -> int:
+    """Claim runs in one statement and carry each out by its mode; return how many were claimed."""
     state = get_state()
+    settings = state.settings
     with transaction(state.pool) as conn:
-        run = run_sql.claim_run(conn, run_id, state.settings.delivery_lease_s)
-        if run is None:
-            return  # started already: a redelivered or republished message
-        step = _prepare(conn, state, run, load_plan(conn, run, state.settings))
-    _carry_on(state, step, publish, publish_chunks)
-
-
-def execute_runs(run_ids: list[UUID], publish: PublishDeliveries, publish_chunks: PublishChunks) -> int:
-    """Claim many runs in one statement, then execute each as execute_run does; return how many were claimed.
-
-    A run that raises is logged and left running: the sweep takes it up again after the lease,
-    as it does a run whose worker died. The other runs of the batch go on.
-    """
-    state = get_state()
-    with transaction(state.pool) as conn:
-        runs = run_sql.claim_runs(conn, run_ids, state.settings.delivery_lease_s)
-        # Plans are read in the claim's transaction too: one round of reads, not one transaction per run.
-        plans = [(run, load_plan(conn, run, state.settings)) for run in runs]
-    # Runs to a single destination first: they are quick, and nothing is written before producing them.
+        runs, retaken = run_sql.claim_runs(conn, run_ids, state.worker_id, settings.worker_dead_after_s)
+        # Plans are read in the claim's transaction: one round of reads for the batch.
+        plans = load_plans(conn, runs, settings)
+        gone = [Closing(r.id, RunStatus.FAILED, error="schedule or command deleted") for r in runs
+                if plans[r.id] is None]
+        close_runs(conn, gone, settings.consecutive_failures_to_disable)
+        modes = {run_id: run_mode(plan, _has_subscribers(conn, plan)) for run_id, plan in plans.items() if plan}
     try:
-        _distribute_to_destinations(state, [p for _, p in plans if p is not None and _to_destination_once(p)],
-                                    publish)
+        _carry_out(state, [p for p in plans.values() if p is not None], modes)
+        if retaken:
+            _republish_pending(state, sorted(retaken))
     except Exception:
-        # Whatever was committed stays; a run not written is left running for the sweep, as below.
-        logger.exception("runs of batch could not all be written; the sweep takes them up after the lease")
-    for run, plan in plans:
-        if plan is not None and _to_destination_once(plan):
-            continue
-        try:
-            with transaction(state.pool) as conn:
-                step = _prepare(conn, state, run, plan)
-            _carry_on(state, step, publish, publish_chunks)
-        except Exception:
-            logger.exception("run %s failed to execute; the sweep takes it up again after the lease", run.id)
+        # Hand the unfinished runs back, so a retry (or another worker) can claim them at once.
+        _release(state, [r.id for r in runs])
+        raise
     return len(runs)
 
 
-def _to_destination_once(plan: Plan) -> bool:
-    # once_distribute to a webhook, Slack channel or SFTP server: one artifact, one delivery.
-    return plan.schedule.run_mode != "per_subscriber" and plan.schedule.destination_type != "email"
+def _has_subscribers(conn: psycopg.Connection, plan: Plan) -> bool:
+    if plan.schedule.run_mode != "per_subscriber" or plan.schedule.destination_type == "email":
+        return False
+    return subscriber_sql.has_subscribers(conn, plan.run.organization_id, plan.schedule.id)
 
 
-@dataclass(frozen=True)
-class _Step:
-    """What a claimed run does once its claim committed."""
-    run_id: UUID
-    plan: Plan | None         # None: closed already (its schedule or command is gone)
-    chunks: list[int] | None  # per_subscriber chunks for other workers; None: produce once and distribute
+def _carry_out(state: WorkerState, plans: list[Plan], modes: dict[UUID, RunMode]) -> None:
+    # Runs to a single destination first: they are quick, and nothing is written before producing them.
+    run_once_to_destination(state, [p for p in plans if modes[p.run.id] is RunMode.ONCE_TO_DESTINATION])
+    for plan in plans:
+        if modes[plan.run.id] is RunMode.ONCE_BY_EMAIL:
+            run_once_by_email(state, plan)
+        elif modes[plan.run.id] is RunMode.PER_SUBSCRIBER:
+            run_per_subscriber(state, plan)
 
 
-def _prepare(conn: psycopg.Connection, state: WorkerState, run: Run, plan: Plan | None) -> _Step:
-    # In the claim's transaction (or, for a batch, the run's own): close or plan the run.
-    if plan is None:
-        _fail(conn, state, run.id, "schedule or command deleted")
-        return _Step(run.id, None, None)
-    spread = plan.schedule.run_mode == "per_subscriber" and (
-        plan.schedule.destination_type == "email"
-        or ex_sql.has_subscribers(conn, run.organization_id, run.schedule_id))
-    return _Step(run.id, plan, _plan_chunks(conn, state, plan) if spread else None)
-
-
-def _carry_on(state: WorkerState, step: _Step, publish: PublishDeliveries, publish_chunks: PublishChunks) -> None:
-    # After the commit: hand chunks to other workers, or produce and fan out here.
-    if step.plan is None:
-        return
-    if step.chunks is not None:
-        if step.chunks:
-            publish_chunks(step.run_id, step.chunks)
-        else:
-            _finish(state, step.run_id)  # nobody subscribed: nothing to send
-        return
-    _distribute_once(state, step.plan, publish)
-
-
-def _fail(conn: psycopg.Connection, state: WorkerState, run_id: UUID, error: str) -> None:
-    ex_sql.finish_run(conn, run_id, "failed", error=error[:2000],
-                      disable_after=state.settings.consecutive_failures_to_disable)
-
-
-def _finish(state: WorkerState, run_id: UUID) -> None:
+def _republish_pending(state: WorkerState, run_ids: list[UUID]) -> None:
+    # A run taken over from a dead worker may have deliveries that worker inserted but never
+    # published; their keys made this execution insert nothing new for them.
     with transaction(state.pool) as conn:
-        ex_sql.mark_run_expanded(conn, run_id)
-        ex_sql.finish_run_from_deliveries(conn, run_id, state.settings.consecutive_failures_to_disable)
+        items = [item for run_id in run_ids for item in delivery_sql.pending_ids(conn, run_id)]
+    publish_deliveries(items, state.settings.deliveries_per_message)
 
 
-def _subscriber_pages(state: WorkerState, plan: Plan) -> Iterator[list[ex_sql.Subscriber]]:
-    # Keyset pages, each read in its own short transaction: memory stays bounded by PAGE_SIZE.
-    after: UUID | None = None
-    while True:
+def _release(state: WorkerState, run_ids: list[UUID]) -> None:
+    try:
         with transaction(state.pool) as conn:
-            page = ex_sql.list_subscribers_page(conn, plan.run.organization_id, plan.schedule.id,
-                                                after=after, limit=PAGE_SIZE)
-        if not page:
+            conn.execute(
+                f"""UPDATE runs SET status = '{RunStatus.PUBLISHED}', claimed_by = NULL
+                    WHERE id = ANY(%s) AND claimed_by = %s AND status = '{RunStatus.RUNNING}'
+                      AND expanded_at IS NULL AND planned_at IS NULL""",
+                (run_ids, state.worker_id))
+    except Exception:
+        logger.exception("could not hand back runs %s; they are taken up when this worker stops", run_ids)
+
+
+# --- once to a destination ----------------------------------------------------------------------
+
+def run_once_to_destination(state: WorkerState, plans: list[Plan]) -> None:
+    """Produce each run's content once and write artifact, delivery and 'expanded' for the batch together.
+
+    The runs produced within FLUSH_AFTER_S share one transaction and one broker connection; a slow
+    command flushes what was produced before it, so a fast run never waits on a slow neighbour.
+    """
+    pending: list[tuple[Plan, Produced | str]] = []
+    since = time.monotonic()
+    for plan in plans:
+        pending.append((plan, _produce_or_error(plan, None, state)))
+        if time.monotonic() - since >= FLUSH_AFTER_S:
+            _write_once_to_destination(state, pending)
+            pending, since = [], time.monotonic()
+    _write_once_to_destination(state, pending)
+
+
+def _write_once_to_destination(state: WorkerState, produced: list[tuple[Plan, Produced | str]]) -> None:
+    if not produced:
+        return
+    settings = state.settings
+    with transaction(state.pool) as conn:
+        to_send = [(plan, result) for plan, result in produced if _settle_content(conn, state, plan, result)]
+        ids = insert_artifacts(conn, [_artifact(plan, result, None) for plan, result in to_send])  # type: ignore[arg-type]
+        items = [(_target(plan), NewDelivery("destination", None, artifact_id))
+                 for (plan, _), artifact_id in zip(to_send, ids, strict=True)]
+        new = delivery_sql.insert_many(conn, items, settings.republish_after_s)
+        run_ids = [plan.run.id for plan, _ in to_send]
+        run_sql.mark_expanded(conn, run_ids)
+        # A re-executed run whose delivery exists already may have settled: it may finish now.
+        fresh = {run_id for run_id, _, _ in new}
+        finish_settled_runs(conn, [r for r in run_ids if r not in fresh], settings.consecutive_failures_to_disable)
+    publish_deliveries([(kind, delivery_id) for _, kind, delivery_id in new], settings.deliveries_per_message)
+
+
+# --- once by email ------------------------------------------------------------------------------
+
+def run_once_by_email(state: WorkerState, plan: Plan) -> None:
+    """Produce once, then one message per recipient (fan_out) or per group of recipients."""
+    produced = _produce_or_error(plan, None, state)
+    with transaction(state.pool) as conn:
+        if not _settle_content(conn, state, plan, produced):
             return
-        yield page
-        after = page[-1].id
+        assert not isinstance(produced, str)
+        artifact_id = insert_artifacts(conn, [_artifact(plan, produced, None)])[0]
+    inserted = 0
+    for page in _subscriber_pages(state, plan):
+        items = [(_target(plan), item) for item in _email_items(plan, page, artifact_id)]
+        with transaction(state.pool) as conn:
+            new = delivery_sql.insert_many(conn, items, state.settings.republish_after_s)
+        publish_deliveries([(kind, i) for _, kind, i in new], state.settings.deliveries_per_message)
+        inserted += len(page)
+    _expand(state, plan, empty=inserted == 0)
 
 
-def _plan_chunks(conn: psycopg.Connection, state: WorkerState, plan: Plan) -> list[int]:
+def _email_items(plan: Plan, page: list[Subscriber], artifact_id: UUID) -> list[NewDelivery]:
+    if plan.schedule.fan_out:
+        return [NewDelivery(str(s.id), s.id, artifact_id, [s.email]) for s in page]
+    groups = [page[i:i + EMAIL_GROUP_SIZE] for i in range(0, len(page), EMAIL_GROUP_SIZE)]
+    # Keyed by the group's first subscriber, so a re-executed run finds the same keys.
+    return [NewDelivery(f"group:{g[0].id}", None, artifact_id, [s.email for s in g]) for g in groups]
+
+
+def _expand(state: WorkerState, plan: Plan, *, empty: bool) -> None:
+    # Every delivery exists: the run may finish when they settle (now, if they already have).
+    disable_after = state.settings.consecutive_failures_to_disable
+    with transaction(state.pool) as conn:
+        if empty:
+            close_runs(conn, [Closing(plan.run.id, RunStatus.SKIPPED, error=NO_RECIPIENTS)], disable_after)
+            return
+        run_sql.mark_expanded(conn, [plan.run.id])
+        finish_settled_runs(conn, [plan.run.id], disable_after)
+
+
+# --- per subscriber -----------------------------------------------------------------------------
+
+def run_per_subscriber(state: WorkerState, plan: Plan) -> None:
+    """Split the subscribers into chunks for any worker to produce; a run nobody subscribes to is skipped."""
+    size = state.settings.subscribers_per_chunk
     numbers: list[int] = []
-    after: UUID | None = None
-    while True:
-        page = ex_sql.list_subscribers_page(conn, plan.run.organization_id, plan.schedule.id,
-                                            after=after, limit=PAGE_SIZE)
-        if not page:
-            break
-        ids = [s.id for s in page]
-        chunks = [ids[i:i + CHUNK_SIZE] for i in range(0, len(ids), CHUNK_SIZE)]
-        numbers += ex_sql.insert_chunks(conn, plan.run.organization_id, plan.run.id, len(numbers), chunks,
-                                        state.settings.delivery_lease_s)
-        after = page[-1].id
-    ex_sql.mark_run_planned(conn, plan.run.id, len(numbers))
-    return numbers
+    with transaction(state.pool) as conn:
+        after: UUID | None = None
+        while True:
+            page = subscriber_sql.list_subscribers_page(conn, plan.run.organization_id, plan.schedule.id,
+                                                        after=after, limit=SUBSCRIBER_PAGE)
+            if not page:
+                break
+            ids = [s.id for s in page]
+            chunks = [ids[i:i + size] for i in range(0, len(ids), size)]
+            numbers += chunk_sql.insert_chunks(conn, plan.run.organization_id, plan.run.id, len(numbers), chunks,
+                                               state.settings.republish_after_s)
+            after = page[-1].id
+        if not numbers:
+            close_runs(conn, [Closing(plan.run.id, RunStatus.SKIPPED, error=NO_RECIPIENTS)],
+                       state.settings.consecutive_failures_to_disable)
+            return
+        run_sql.mark_planned(conn, plan.run.id, len(numbers))
+    publish_chunks(plan.run.id, numbers)
 
 
-def _produce_or_error(plan: Plan, sub: ex_sql.Subscriber | None, state: WorkerState) -> Produced | str:
+def produce_chunk(run_id: UUID, chunk_no: int) -> None:
+    """Produce one chunk of a per_subscriber run and insert its deliveries; the last chunk expands the run."""
+    state = get_state()
+    settings = state.settings
+    with transaction(state.pool) as conn:
+        user_ids = chunk_sql.claim_chunk(conn, run_id, chunk_no, state.worker_id, settings.worker_dead_after_s)
+        runs = run_sql.get_runs_unscoped(conn, [run_id]) if user_ids is not None else []
+        run: Run | None = runs[0] if runs and runs[0].status == RunStatus.RUNNING else None
+        plan = load_plans(conn, [run], settings)[run_id] if run is not None else None
+        subscribers = subscriber_sql.get_subscribers(conn, run.organization_id, user_ids or []) if plan and run else []
+    if plan is None:
+        return  # done already (a redelivered message), held by a live worker, or its run or schedule is gone
+    produced = [(sub, _produce_or_error(plan, sub, state)) for sub in subscribers]
+    with transaction(state.pool) as conn:
+        items = _subscriber_items(conn, plan, produced)
+        new = delivery_sql.insert_many(conn, [(_target(plan), item) for item in items], settings.republish_after_s)
+        if chunk_sql.finish_chunk(conn, run_id, chunk_no) == 0:
+            run_sql.mark_expanded(conn, [run_id])
+            finish_settled_runs(conn, [run_id], settings.consecutive_failures_to_disable)
+    publish_deliveries([(kind, i) for _, kind, i in new], settings.deliveries_per_message)
+
+
+def _subscriber_items(conn: psycopg.Connection, plan: Plan,
+                      produced: list[tuple[Subscriber, Produced | str]]) -> list[NewDelivery]:
+    # Artifacts of the chunk in one statement; a failed command or a held-back content is a
+    # delivery recorded settled, so the ledger says why that subscriber got nothing.
+    made = [(sub, result) for sub, result in produced if not isinstance(result, str)]
+    ids = dict(zip([s.id for s, _ in made],
+                   insert_artifacts(conn, [_artifact(plan, r, s.id) for s, r in made]), strict=True))  # type: ignore[arg-type]
+    items = []
+    for sub, result in produced:
+        recipients = [sub.email] if plan.schedule.destination_type == "email" else []
+        if isinstance(result, str):
+            items.append(NewDelivery(str(sub.id), sub.id, None, recipients, DeliveryStatus.FAILED, result))
+            continue
+        reason = held_back(conn, plan, result, sub.id)
+        status = DeliveryStatus.CANCELLED if reason else DeliveryStatus.PENDING
+        items.append(NewDelivery(str(sub.id), sub.id, ids[sub.id], recipients, status, reason))
+    return items
+
+
+# --- shared steps -------------------------------------------------------------------------------
+
+def _produce_or_error(plan: Plan, sub: Subscriber | None, state: WorkerState) -> Produced | str:
     try:
         return produce(plan, sub, state.settings)
     except CommandError as exc:
@@ -161,145 +273,37 @@ def _produce_or_error(plan: Plan, sub: ex_sql.Subscriber | None, state: WorkerSt
         return f"command crashed: {type(exc).__name__}: {exc}"
 
 
-def _distribute_once(state: WorkerState, plan: Plan, publish: PublishDeliveries) -> None:
-    if plan.schedule.destination_type != "email":
-        _distribute_to_destinations(state, [plan], publish)
-        return
-    run = plan.run
-    produced = _produce_or_error(plan, None, state)
-    with transaction(state.pool) as conn:
-        artifact_id = _settle_produced(conn, state, plan, produced)
-    if artifact_id is None:
-        return
-    for page in _subscriber_pages(state, plan):
-        _insert_and_publish(state, plan, _email_items(plan, page, artifact_id), publish)
-    _finish(state, run.id)
-
-
-def _settle_produced(conn: psycopg.Connection, state: WorkerState, plan: Plan, produced: Produced | str) -> UUID | None:
-    # Fail, skip (alert condition) or store the content once; the artifact id when it is to be delivered.
+def _settle_content(conn: psycopg.Connection, state: WorkerState, plan: Plan, produced: Produced | str) -> bool:
+    """Close the run if its command failed or the alert condition holds the content back; True to deliver."""
+    disable_after = state.settings.consecutive_failures_to_disable
     if isinstance(produced, str):
-        _fail(conn, state, plan.run.id, produced)
-        return None
+        close_runs(conn, [Closing(plan.run.id, RunStatus.FAILED, error=produced)], disable_after)
+        return False
     reason = held_back(conn, plan, produced, None)
     if reason is not None:
-        ex_sql.finish_run(conn, plan.run.id, "skipped", error=reason,
-                          disable_after=state.settings.consecutive_failures_to_disable)
-        return None
-    return _store(conn, plan, produced, None)
+        close_runs(conn, [Closing(plan.run.id, RunStatus.SKIPPED, error=reason)], disable_after)
+        return False
+    return True
 
 
-def _distribute_to_destinations(state: WorkerState, plans: list[Plan], publish: PublishDeliveries) -> None:
-    """Produce once_distribute runs whose recipient is the destination itself, and write them together.
-
-    A webhook, Slack channel or SFTP server is one recipient, so such a run is one artifact and one
-    delivery: the runs produced within FLUSH_AFTER_S share one transaction (a savepoint each, so one
-    run's error rolls back that run alone) and one broker connection.
-    """
-    pending: list[tuple[Plan, Produced | str]] = []
-    since = time.monotonic()
-    for plan in plans:
-        pending.append((plan, _produce_or_error(plan, None, state)))
-        # Slow commands flush one by one: a fast run's deliveries never wait on a slow neighbour's.
-        if time.monotonic() - since >= FLUSH_AFTER_S:
-            _write_and_publish(state, pending, publish)
-            pending, since = [], time.monotonic()
-    _write_and_publish(state, pending, publish)
+def _artifact(plan: Plan, produced: Produced, user_id: UUID | None) -> NewArtifact:
+    return NewArtifact(plan.run.organization_id, plan.run.id, user_id, produced.rendered.content_type,
+                       produced.filename, produced.rendered.body, produced.sha256, produced.rendered.row_count)
 
 
-def _write_and_publish(state: WorkerState, produced: list[tuple[Plan, Produced | str]],
-                       publish: PublishDeliveries) -> None:
-    items: list[tuple[str, UUID]] = []
-    if not produced:
-        return
-    with transaction(state.pool) as conn:
-        for plan, result in produced:
-            try:
-                with conn.transaction():
-                    items += [(plan.schedule.destination_type, i) for i in _write_once(conn, state, plan, result)]
-            except Exception:
-                # Left running and unexpanded: the sweep takes the run up again after the lease.
-                logger.exception("run %s could not be written; the sweep takes it up again after the lease",
-                                 plan.run.id)
-    # Published after commit: a worker that reads the id finds the row. If we die before this,
-    # the sweep republishes the rows once their publish_after passes.
-    publish(items)
+def _target(plan: Plan) -> delivery_sql.Target:
+    return delivery_sql.Target(plan.run.organization_id, plan.run.id, plan.schedule.id,
+                               plan.schedule.destination_type, plan.schedule.retry_max_attempts)
 
 
-def _write_once(conn: psycopg.Connection, state: WorkerState, plan: Plan, produced: Produced | str) -> list[UUID]:
-    # The artifact, the destination's delivery and "expanded" in one transaction: no state in between.
-    artifact_id = _settle_produced(conn, state, plan, produced)
-    if artifact_id is None:
-        return []
-    ids = delivery_sql.insert_deliveries(
-        conn, plan.run.organization_id, plan.run.id, plan.schedule.id, plan.schedule.destination_type,
-        plan.schedule.retry_max_attempts, [delivery_sql.NewDelivery("destination", None, artifact_id)],
-        state.settings.delivery_lease_s)
-    ex_sql.mark_run_expanded(conn, plan.run.id)
-    if not ids:
-        # A re-executed run whose delivery exists already: it may have settled, so the run may finish.
-        # A delivery just inserted is pending, so the run cannot finish yet: no need to look.
-        ex_sql.finish_run_from_deliveries(conn, plan.run.id, state.settings.consecutive_failures_to_disable)
-    return ids
-
-
-def _email_items(plan: Plan, page: list[ex_sql.Subscriber], artifact_id: UUID) -> list[delivery_sql.NewDelivery]:
-    if plan.schedule.fan_out:
-        return [delivery_sql.NewDelivery(str(s.id), s.id, artifact_id, [s.email]) for s in page]
-    groups = [page[i:i + EMAIL_GROUP_SIZE] for i in range(0, len(page), EMAIL_GROUP_SIZE)]
-    # Keyed by the group's first subscriber, so a re-executed run finds the same keys.
-    return [delivery_sql.NewDelivery(f"group:{g[0].id}", None, artifact_id, [s.email for s in g]) for g in groups]
-
-
-def _store(conn: psycopg.Connection, plan: Plan, produced: Produced, user_id: UUID | None) -> UUID:
-    return insert_artifact(conn, plan.run.organization_id, plan.run.id, user_id,
-                           content_type=produced.rendered.content_type, filename=produced.filename,
-                           body=produced.rendered.body, sha256=produced.sha256,
-                           row_count=produced.rendered.row_count)
-
-
-def _insert_and_publish(state: WorkerState, plan: Plan, items: list[delivery_sql.NewDelivery],
-                        publish: PublishDeliveries) -> None:
-    with transaction(state.pool) as conn:
-        ids = delivery_sql.insert_deliveries(
-            conn, plan.run.organization_id, plan.run.id, plan.schedule.id, plan.schedule.destination_type,
-            plan.schedule.retry_max_attempts, items, state.settings.delivery_lease_s)
-    # Published after commit: a worker that reads the id finds the row. If we die before this,
-    # the sweep republishes the rows once their publish_after passes.
-    publish([(plan.schedule.destination_type, i) for i in ids])
-
-
-def produce_chunk(run_id: UUID, chunk_no: int, publish: PublishDeliveries) -> None:
-    """Produce and insert the deliveries of one chunk of a per_subscriber run; the last chunk finishes it."""
-    state = get_state()
-    with transaction(state.pool) as conn:
-        user_ids = ex_sql.get_open_chunk(conn, run_id, chunk_no)
-        run = run_sql.get_run_unscoped(conn, run_id) if user_ids is not None else None
-        plan = load_plan(conn, run, state.settings) if run is not None and run.status == "running" else None
-        subscribers = ex_sql.get_subscribers(conn, run.organization_id, user_ids) if plan and run and user_ids else []
-    if plan is None:
-        return  # done already (a redelivered message), or the run or schedule is gone
-    produced = [(sub, _produce_or_error(plan, sub, state)) for sub in subscribers]
-    with transaction(state.pool) as conn:
-        items = [_subscriber_item(conn, plan, sub, result) for sub, result in produced]
-        ids = delivery_sql.insert_deliveries(
-            conn, plan.run.organization_id, run_id, plan.schedule.id, plan.schedule.destination_type,
-            plan.schedule.retry_max_attempts, items, state.settings.delivery_lease_s)
-        if ex_sql.finish_chunk(conn, run_id, chunk_no) == 0:
-            ex_sql.mark_run_expanded(conn, run_id)
-            ex_sql.finish_run_from_deliveries(conn, run_id, state.settings.consecutive_failures_to_disable)
-    publish([(plan.schedule.destination_type, i) for i in ids])
-
-
-def _subscriber_item(conn: psycopg.Connection, plan: Plan, sub: ex_sql.Subscriber,
-                     result: Produced | str) -> delivery_sql.NewDelivery:
-    recipients = [sub.email] if plan.schedule.destination_type == "email" else []
-    if isinstance(result, str):
-        return delivery_sql.NewDelivery(str(sub.id), sub.id, None, recipients, status="failed",
-                                        error=result[:2000])
-    artifact_id = _store(conn, plan, result, sub.id)
-    reason = held_back(conn, plan, result, sub.id)
-    if reason is not None:
-        return delivery_sql.NewDelivery(str(sub.id), sub.id, artifact_id, recipients, status="cancelled",
-                                        error=reason)
-    return delivery_sql.NewDelivery(str(sub.id), sub.id, artifact_id, recipients)
+def _subscriber_pages(state: WorkerState, plan: Plan) -> Iterator[list[Subscriber]]:
+    # Keyset pages, each read in its own short transaction: memory stays bounded by the page.
+    after: UUID | None = None
+    while True:
+        with transaction(state.pool) as conn:
+            page = subscriber_sql.list_subscribers_page(conn, plan.run.organization_id, plan.schedule.id,
+                                                        after=after, limit=SUBSCRIBER_PAGE)
+        if not page:
+            return
+        yield page
+        after = page[-1].id

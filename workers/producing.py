@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -12,10 +13,12 @@ import psycopg
 from shared.crypto import decrypt_secret
 from shared.errors import ConfigError
 from shared.settings import Settings
+from shared.sql.commands import CommandToRun, get_commands_to_run
 from shared.sql.data_sources import ResolvedSource, resolve_url
-from shared.sql.execution import CommandRow, Subscriber, get_command, last_delivered_sha256
+from shared.sql.deliveries import last_delivered_sha256
 from shared.sql.runs import Run
-from shared.sql.schedules import Schedule, get_schedule
+from shared.sql.schedules import Schedule, get_schedules_unscoped
+from shared.sql.subscribers import Subscriber
 from workers.commands import get_command as command_for
 from workers.commands.base import CommandRequest, Content, Document, SubscriberInfo
 from workers.formats import Rendered, render
@@ -26,7 +29,7 @@ class Plan:
     """A claimed run with its schedule and command (None: describe the run as JSON)."""
     run: Run
     schedule: Schedule
-    command: CommandRow | None
+    command: CommandToRun | None
     data_source: ResolvedSource | None = None  # an sql command's data source, resolved in the organization
 
 
@@ -37,25 +40,32 @@ class Produced:
     filename: str
 
 
-def load_plan(conn: psycopg.Connection, run: Run, settings: Settings) -> Plan | None:
-    """Load the run's schedule and command; None when the schedule (or its command) is gone."""
-    schedule = get_schedule(conn, run.organization_id, run.schedule_id)
-    if schedule is None:
+def load_plans(conn: psycopg.Connection, runs: Sequence[Run], settings: Settings) -> dict[UUID, Plan | None]:
+    """Each run's schedule and command, read in a few statements; None when the schedule or command is gone."""
+    schedules = get_schedules_unscoped(conn, [(r.organization_id, r.schedule_id) for r in runs])
+    commands = get_commands_to_run(conn, [(s.organization_id, s.command_id) for s in schedules.values()
+                                          if s.command_id is not None])
+    plans: dict[UUID, Plan | None] = {}
+    for run in runs:
+        schedule = schedules.get(run.schedule_id)
+        command = commands.get(schedule.command_id) if schedule and schedule.command_id else None
+        if schedule is None or (schedule.command_id is not None and command is None):
+            plans[run.id] = None
+            continue
+        plans[run.id] = Plan(run, schedule, command, _data_source(conn, run, command, settings))
+    return plans
+
+
+def _data_source(conn: psycopg.Connection, run: Run, command: CommandToRun | None,
+                 settings: Settings) -> ResolvedSource | None:
+    name = command.config.get("data_source") if command is not None else None
+    if command is None or command.kind != "sql" or not isinstance(name, str):
         return None
-    command = None
-    source = None
-    if schedule.command_id is not None:
-        command = get_command(conn, run.organization_id, schedule.command_id)
-        if command is None:
-            return None
-        name = command.config.get("data_source")
-        if command.kind == "sql" and isinstance(name, str):
-            # Resolved in the run's own organization: a name is never looked up across tenants.
-            try:
-                source = resolve_url(conn, run.organization_id, name, settings.data_sources, settings.secret_key)
-            except ConfigError:
-                source = None
-    return Plan(run, schedule, command, source)
+    # Resolved in the run's own organization: a name is never looked up across tenants.
+    try:
+        return resolve_url(conn, run.organization_id, name, settings.data_sources, settings.secret_key)
+    except ConfigError:
+        return None
 
 
 def subscriber_info(sub: Subscriber | None) -> SubscriberInfo | None:

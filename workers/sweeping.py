@@ -1,9 +1,14 @@
-"""The sweep: every worker republishes what PostgreSQL says is due (retries, lost or stalled messages).
+"""The sweep: every worker publishes again what PostgreSQL says is due, and finishes what was left open.
+
+- deliveries whose retry is due, whose message may be lost, or whose worker died mid-send;
+- chunks whose message was lost or whose worker died;
+- runs whose worker died before it planned or expanded them;
+- runs whose deliveries all settled but whose finisher died between the two steps.
 
 Retry timing lives in PostgreSQL (deliveries.next_attempt_at / publish_after), not in Celery
 countdowns: a countdown message on Redis is held unacknowledged in one worker's memory until
 due, comes back after the visibility timeout if that worker is slow, and vanishes if Redis is
-flushed. A sweep every few seconds costs one indexed query and makes a retry due at T go out
+flushed. A sweep every few seconds costs a few indexed queries and makes a retry due at T go out
 at most one interval after T, from whichever worker is alive.
 """
 
@@ -11,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from uuid import UUID
 
 import psycopg
@@ -19,49 +23,42 @@ import psycopg
 from shared.db import connect
 from shared.settings import Settings
 from shared.sql import deliveries as delivery_sql
-from shared.sql import execution as ex_sql
+from shared.sql import run_chunks as chunk_sql
+from shared.sql import runs as run_sql
+from workers.finishing import finish_settled_runs
+from workers.publishing import publish_chunks, publish_deliveries, publish_runs
 
 logger = logging.getLogger("punctual.workers")
 SWEEP_LIMIT = 1000
 
 
-class Publishers:
-    """Where the sweep hands what it found (the Celery side lives in tasks.py)."""
-
-    def __init__(self, deliveries: Callable[[list[tuple[str, UUID]]], None],
-                 chunks: Callable[[UUID, list[int]], None], runs: Callable[[list[UUID]], None]) -> None:
-        self.deliveries = deliveries
-        self.chunks = chunks
-        self.runs = runs
-
-
-def sweep_once(conn: psycopg.Connection, settings: Settings, publish: Publishers) -> int:
-    """Claim and publish due deliveries, overdue chunks and stalled runs; return how many were published."""
-    grace = settings.delivery_lease_s
+def sweep_once(conn: psycopg.Connection, settings: Settings) -> int:
+    """Claim and publish due deliveries, chunks and stalled runs, finish runs left open; return the count."""
+    again, dead_after = settings.republish_after_s, settings.worker_dead_after_s
     with conn.transaction():
-        due = delivery_sql.claim_due_deliveries(conn, SWEEP_LIMIT, grace)
-        chunks = ex_sql.claim_due_chunks(conn, SWEEP_LIMIT, grace)
-        runs = ex_sql.claim_stalled_runs(conn, grace, SWEEP_LIMIT)
-    # Published after commit; a crash in between only delays them by one grace period.
-    if due:
-        publish.deliveries(due)
+        due = delivery_sql.claim_due_for_publish(conn, SWEEP_LIMIT, again, dead_after)
+        chunks = chunk_sql.claim_due_for_publish(conn, SWEEP_LIMIT, again, dead_after)
+        runs = run_sql.runs_held_by_dead_workers(conn, dead_after, SWEEP_LIMIT)
+    with conn.transaction():
+        left_open = run_sql.runs_left_open(conn, settings.retry_sweep_interval_s, SWEEP_LIMIT)
+        finish_settled_runs(conn, left_open, settings.consecutive_failures_to_disable)
+    # Published after commit; a crash in between only delays them by one republish interval.
+    publish_deliveries(due, settings.deliveries_per_message)
     by_run: dict[UUID, list[int]] = {}
     for run_id, number in chunks:
         by_run.setdefault(run_id, []).append(number)
     for run_id, numbers in by_run.items():
-        publish.chunks(run_id, numbers)
-    if runs:
-        publish.runs(runs)
+        publish_chunks(run_id, numbers)
+    publish_runs(runs, settings.runs_per_message)
     return len(due) + len(chunks) + len(runs)
 
 
 class Sweeper(threading.Thread):
     """A daemon thread in the worker's main process that sweeps every interval until stopped."""
 
-    def __init__(self, settings: Settings, publish: Publishers) -> None:
+    def __init__(self, settings: Settings) -> None:
         super().__init__(name="punctual-sweeper", daemon=True)
         self.settings = settings
-        self.publish = publish
         self.stopped = threading.Event()
 
     def run(self) -> None:
@@ -71,7 +68,7 @@ class Sweeper(threading.Thread):
                 if conn is None or conn.closed:
                     # Its own connection, not the pool: the pool belongs to task code (and forks).
                     conn = connect(self.settings)
-                while sweep_once(conn, self.settings, self.publish) >= SWEEP_LIMIT:
+                while sweep_once(conn, self.settings) >= SWEEP_LIMIT:
                     pass  # a backlog (after an outage): keep going without waiting
             except Exception:
                 logger.exception("sweep failed; retrying in %ss", self.settings.retry_sweep_interval_s)

@@ -7,51 +7,23 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-from celery.signals import worker_process_init, worker_ready, worker_shutdown
+from celery.signals import worker_process_init, worker_process_shutdown, worker_ready, worker_shutdown
 
-from shared.celery_app import DELIVERY_QUEUES, RUNS_QUEUE, TASK_DELIVER, TASK_EXECUTE_RUN, TASK_START_RUNS
+from shared.celery_app import RUNS_QUEUE, TASK_DELIVER, TASK_EXECUTE_RUNS, TASK_PRODUCE_CHUNK, TASK_START_RUNS
 from shared.settings import load_settings
 from workers.app import app
-from workers.delivering import deliver_one
-from workers.executing import execute_run, execute_runs, produce_chunk
-from workers.state import get_state, reset_state
-from workers.sweeping import Publishers, Sweeper
+from workers.delivering import deliver_batch
+from workers.executing import execute_runs, produce_chunk
+from workers.publishing import publish_runs
+from workers.state import close_state, get_state, reset_state
+from workers.sweeping import Sweeper
 
 logger = logging.getLogger("punctual.workers")
 
-# Published by workers only (beat never sees it), so its name lives here, next to the task.
-TASK_PRODUCE_CHUNK = "punctual.runs.produce_chunk"
-TASK_EXECUTE_BATCH = "punctual.runs.execute_batch"
 # A database blip (restart, failover, a deadlock victim) is retried within seconds rather than
-# waiting a whole lease for the sweep. The work is claimed by keyed rows, so a retry is harmless.
+# waiting for the sweep. The work is claimed by keyed rows, so a retry is harmless.
 DB_RETRY: dict[str, Any] = {"autoretry_for": (psycopg.OperationalError,), "retry_backoff": 1,
                             "retry_backoff_max": 30, "max_retries": 5}
-
-
-def publish_deliveries(items: list[tuple[str, UUID]]) -> None:
-    """Publish one delivery task per (destination kind, delivery id) on the kind's queue."""
-    if not items:
-        return
-    # One producer (one broker connection) for the whole batch: 10,000 sends, not 10,000 connects.
-    with app.producer_or_acquire() as producer:
-        for kind, delivery_id in items:
-            app.send_task(TASK_DELIVER[kind], args=[str(delivery_id)], queue=DELIVERY_QUEUES[kind],
-                          producer=producer)
-
-
-def publish_chunks(run_id: UUID, numbers: list[int]) -> None:
-    """Publish one produce-chunk task per chunk of a per_subscriber run."""
-    with app.producer_or_acquire() as producer:
-        for number in numbers:
-            app.send_task(TASK_PRODUCE_CHUNK, args=[str(run_id), number], queue=RUNS_QUEUE, producer=producer)
-
-
-def publish_runs(run_ids: list[UUID]) -> None:
-    """Publish execute tasks for runs (stalled ones the sweep found)."""
-    with app.producer_or_acquire() as producer:
-        for run_id in run_ids:
-            app.send_task(TASK_EXECUTE_RUN, args=[str(run_id)], queue=RUNS_QUEUE, producer=producer)
-
 
 _sweeper: Sweeper | None = None
 
@@ -59,14 +31,15 @@ _sweeper: Sweeper | None = None
 @worker_ready.connect  # type: ignore[misc]
 def _start_sweeper(**_: Any) -> None:
     global _sweeper
-    _sweeper = Sweeper(load_settings(), Publishers(publish_deliveries, publish_chunks, publish_runs))
+    _sweeper = Sweeper(load_settings())
     _sweeper.start()
 
 
 @worker_shutdown.connect  # type: ignore[misc]
-def _stop_sweeper(**_: Any) -> None:
+def _stop_worker(**_: Any) -> None:
     if _sweeper is not None:
         _sweeper.stop()
+    close_state()  # threads pool: this process ran the tasks; remove its heartbeat
 
 
 @worker_process_init.connect  # type: ignore[misc]
@@ -74,53 +47,54 @@ def _after_fork(**_: Any) -> None:
     reset_state()
 
 
+@worker_process_shutdown.connect  # type: ignore[misc]
+def _child_exit(**_: Any) -> None:
+    close_state()  # prefork child: remove its heartbeat as it exits
+
+
+def _ids(value: list[str] | str) -> list[UUID]:
+    # Messages carry a list of ids; a single id is accepted from messages of an earlier version.
+    return [UUID(v) for v in ([value] if isinstance(value, str) else value)]
+
+
 @app.task(name=TASK_START_RUNS, queue=RUNS_QUEUE, **DB_RETRY)  # type: ignore[misc]
 def start_runs(run_ids: list[str]) -> None:
-    """Split a batch from beat into execute_batch tasks of a few runs each, so runs spread over workers."""
-    size = get_state().settings.run_chunk_size
-    # One message per chunk, not per run: publishing costs about as much as claiming a whole chunk.
-    with app.producer_or_acquire() as producer:
-        for i in range(0, len(run_ids), size):
-            app.send_task(TASK_EXECUTE_BATCH, args=[run_ids[i:i + size]], queue=RUNS_QUEUE, producer=producer)
+    """Split a batch from beat into execute messages of a few runs each, so runs spread over workers."""
+    # One message per few runs, not per run: publishing costs about as much as claiming a handful.
+    publish_runs(_ids(run_ids), get_state().settings.runs_per_message)
 
 
-@app.task(name=TASK_EXECUTE_BATCH, queue=RUNS_QUEUE, **DB_RETRY)  # type: ignore[misc]
+@app.task(name=TASK_EXECUTE_RUNS, queue=RUNS_QUEUE, **DB_RETRY)  # type: ignore[misc]
 def execute_batch(run_ids: list[str]) -> None:
-    """Claim a chunk of runs in one statement and execute each; runs started already are skipped."""
-    execute_runs([UUID(r) for r in run_ids], publish_deliveries, publish_chunks)
-
-
-@app.task(name=TASK_EXECUTE_RUN, queue=RUNS_QUEUE, **DB_RETRY)  # type: ignore[misc]
-def execute(run_id: str) -> None:
-    """Execute one run: produce its content (or plan its chunks), insert its deliveries, publish them."""
-    execute_run(UUID(run_id), publish_deliveries, publish_chunks)
+    """Claim a few runs in one statement and carry each out by its run mode; runs started already are skipped."""
+    execute_runs(_ids(run_ids))
 
 
 @app.task(name=TASK_PRODUCE_CHUNK, queue=RUNS_QUEUE, **DB_RETRY)  # type: ignore[misc]
 def produce_subscriber_chunk(run_id: str, chunk_no: int) -> None:
     """Produce one chunk of a per_subscriber run (a command run per subscriber) and publish its deliveries."""
-    produce_chunk(UUID(run_id), int(chunk_no), publish_deliveries)
+    produce_chunk(UUID(run_id), int(chunk_no))
 
 
 @app.task(name=TASK_DELIVER["webhook"], **DB_RETRY)  # type: ignore[misc]
-def deliver_webhook(delivery_id: str) -> None:
-    """Attempt one webhook delivery; a transient error leaves it retrying for the sweep."""
-    deliver_one(UUID(delivery_id))
+def deliver_webhook(delivery_ids: list[str]) -> None:
+    """Attempt a batch of webhook deliveries; transient errors leave them retrying for the sweep."""
+    deliver_batch("webhook", _ids(delivery_ids))
 
 
 @app.task(name=TASK_DELIVER["email"], **DB_RETRY)  # type: ignore[misc]
-def deliver_email(delivery_id: str) -> None:
-    """Attempt one email delivery; a transient error leaves it retrying for the sweep."""
-    deliver_one(UUID(delivery_id))
+def deliver_email(delivery_ids: list[str]) -> None:
+    """Attempt a batch of email deliveries over one SMTP connection; transient errors are retried by the sweep."""
+    deliver_batch("email", _ids(delivery_ids))
 
 
 @app.task(name=TASK_DELIVER["sftp"], **DB_RETRY)  # type: ignore[misc]
-def deliver_sftp(delivery_id: str) -> None:
-    """Attempt one SFTP delivery; a transient error leaves it retrying for the sweep."""
-    deliver_one(UUID(delivery_id))
+def deliver_sftp(delivery_ids: list[str]) -> None:
+    """Attempt a batch of SFTP deliveries, one session per host; transient errors are retried by the sweep."""
+    deliver_batch("sftp", _ids(delivery_ids))
 
 
 @app.task(name=TASK_DELIVER["slack"], **DB_RETRY)  # type: ignore[misc]
-def deliver_slack(delivery_id: str) -> None:
-    """Attempt one Slack delivery; a transient error leaves it retrying for the sweep."""
-    deliver_one(UUID(delivery_id))
+def deliver_slack(delivery_ids: list[str]) -> None:
+    """Attempt a batch of Slack deliveries; transient errors leave them retrying for the sweep."""
+    deliver_batch("slack", _ids(delivery_ids))

@@ -11,7 +11,9 @@ from api.params import parse_uuid
 from shared.db import transaction
 from shared.errors import BadState, NotFound
 from shared.sql import deliveries as delivery_sql
+from shared.sql import runs as run_sql
 from shared.sql.schedules import get_schedule
+from shared.statuses import DeliveryStatus
 
 blp = Blueprint("deliveries", __name__, url_prefix="/v1/deliveries", description="Deliveries and their retries")
 
@@ -30,12 +32,14 @@ def retry_delivery(delivery_id: str) -> dict[str, bool]:
         delivery = delivery_sql.get_org_delivery(conn, org, did, for_update=True)
         if delivery is None:
             raise NotFound(f"Delivery with id {did} does not exist")
-        if delivery.status != "failed":
+        if delivery.status != DeliveryStatus.FAILED:
             raise BadState(f"Delivery {did} is {delivery.status}; only failed deliveries can be retried")
         if delivery.artifact_id is None:
             raise BadState(f"Delivery {did} has no content (its command failed); trigger the schedule again")
         schedule = get_schedule(conn, org, delivery.schedule_id)
         if schedule is None:
             raise BadState(f"Delivery {did} belongs to a deleted schedule")
-        delivery_sql.reopen_failed_delivery(conn, org, did, schedule.retry_max_attempts)
+        run_id = delivery_sql.reopen_failed_delivery(conn, org, did, schedule.retry_max_attempts)
+        if run_id is not None:
+            run_sql.reopen_run(conn, org, run_id)  # it re-derives its status when this delivery settles
     return {"success": True}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
@@ -127,3 +128,28 @@ def filter_keys_in_use(conn: psycopg.Connection, organization_id: UUID, command_
         (organization_id, command_id),
     ).fetchall()
     return {r[0] for r in rows}
+
+
+@dataclass(frozen=True)
+class CommandToRun:
+    """A command as a worker runs it: with its encrypted secrets."""
+    id: UUID
+    organization_id: UUID
+    kind: str
+    config: dict[str, Any]
+    config_secret: bytes | None
+
+
+def get_commands_to_run(conn: psycopg.Connection, keys: Sequence[tuple[UUID, UUID]]) -> dict[UUID, CommandToRun]:
+    """Live commands by (organization_id, command_id), keyed by id; one of another organization is left out."""
+    if not keys:
+        return {}
+    with conn.cursor(row_factory=class_row(CommandToRun)) as cur:
+        cur.execute(
+            """SELECT c.id, c.organization_id, c.kind, c.config, c.config_secret
+               FROM commands c JOIN unnest(%s::uuid[], %s::uuid[]) AS k(org, id)
+                 ON c.organization_id = k.org AND c.id = k.id
+               WHERE c.deleted_at IS NULL""",
+            ([k[0] for k in keys], [k[1] for k in keys]),
+        )
+        return {c.id: c for c in cur.fetchall()}

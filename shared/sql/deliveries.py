@@ -1,4 +1,14 @@
-"""SQL for deliveries and their attempts: the ledger of every send, and the delivery outbox."""
+"""SQL for deliveries and their attempts, the only module that writes them: the ledger of every send.
+
+A delivery moves pending -> sending (a worker's claim, with an attempt recorded before the send)
+-> delivered | retrying (-> sending again at next_attempt_at) | failed; `cancelled` and `failed`
+deliveries may also be inserted settled (the alert condition held the content back; the command
+failed for that recipient). Work moves in batches: one statement claims a batch, one transaction
+records its outcomes.
+
+`publish_after` is when the sweep publishes a message for the row: a retry's due time, or for a
+pending row a safety net in case its message was lost (a flushed broker).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +21,10 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
+
+from shared.run_policy import DeliveryCounts
+from shared.sql.heartbeats import holder_is_dead
+from shared.statuses import DELIVERY_OPEN, AttemptOutcome, DeliveryStatus, sql_in
 
 
 @dataclass(frozen=True)
@@ -48,47 +62,242 @@ class Attempt:
     response_code: int | None
 
 
-DELIVERY_COLUMNS = ", ".join(f.name for f in fields(Delivery))
-ATTEMPT_COLUMNS = ", ".join(f.name for f in fields(Attempt))
-OPEN_STATUSES = ("pending", "sending", "retrying")
-
-
 @dataclass(frozen=True)
 class NewDelivery:
     recipient_key: str
     user_id: UUID | None
     artifact_id: UUID | None
     recipients: Sequence[str] = field(default_factory=tuple)
-    # 'pending' is sent; 'cancelled' (alert condition unmet) and 'failed' (command failed) are
-    # recorded already settled, so the ledger says why a subscriber got nothing.
-    status: str = "pending"
+    # Pending ones are sent; cancelled (alert condition unmet) and failed (command failed) are
+    # recorded already settled, so the ledger says why a recipient got nothing.
+    status: DeliveryStatus = DeliveryStatus.PENDING
     error: str | None = None
 
 
-def insert_deliveries(conn: psycopg.Connection, organization_id: UUID, run_id: UUID, schedule_id: UUID,
-                      destination_type: str, max_attempts: int, items: Sequence[NewDelivery],
-                      publish_grace_s: float = 600.0) -> list[UUID]:
-    """Insert deliveries keyed per run and recipient; return the ids of new pending ones only."""
+@dataclass(frozen=True)
+class Settled:
+    """The outcome of one claimed attempt, to record."""
+    delivery_id: UUID
+    attempt_number: int
+    outcome: AttemptOutcome  # delivered, retry or failed
+    duration_ms: int
+    error: str | None = None
+    response_code: int | None = None
+    next_attempt_at: datetime | None = None
+    receipt: dict[str, Any] | None = None
+
+
+DELIVERY_COLUMNS = ", ".join(f.name for f in fields(Delivery))
+_DELIVERY_COLUMNS_OF_D = ", ".join(f"d.{f.name}" for f in fields(Delivery))
+ATTEMPT_COLUMNS = ", ".join(f.name for f in fields(Attempt))
+_STATUS_AFTER = {AttemptOutcome.DELIVERED: DeliveryStatus.DELIVERED, AttemptOutcome.RETRY: DeliveryStatus.RETRYING,
+                 AttemptOutcome.FAILED: DeliveryStatus.FAILED}
+# The one claim predicate for deliveries: to send now, a retry that is due, or one whose worker
+# died mid-send. A delivery another live worker is sending is never claimed, however long it takes.
+CLAIMABLE = (f"(d.status = '{DeliveryStatus.PENDING}' "
+             f"OR (d.status = '{DeliveryStatus.RETRYING}' AND d.next_attempt_at <= now()) "
+             f"OR (d.status = '{DeliveryStatus.SENDING}' AND {holder_is_dead('d')}))")
+
+
+@dataclass(frozen=True)
+class Target:
+    """The run a new delivery belongs to, and how it is sent."""
+    organization_id: UUID
+    run_id: UUID
+    schedule_id: UUID
+    destination_type: str
+    max_attempts: int
+
+
+def insert_many(conn: psycopg.Connection, items: Sequence[tuple[Target, NewDelivery]],
+                republish_after_s: float) -> list[tuple[UUID, str, UUID]]:
+    """Insert deliveries (of any runs) in one statement, keyed per run and recipient.
+
+    Returns (run id, destination kind, id) of the new pending ones only: those to publish.
+    """
     if not items:
         return []
     # ON CONFLICT DO NOTHING makes a redelivered run message harmless: existing rows stay.
-    # publish_after is when the sweep republishes a pending row whose message got lost.
     rows = conn.execute(
-        """INSERT INTO deliveries (organization_id, run_id, schedule_id, destination_type, max_attempts,
-                                   recipient_key, user_id, artifact_id, recipients, status, last_error,
-                                   publish_after)
-           SELECT %s, %s, %s, %s, %s, v.key, v.user_id, v.artifact_id,
-                  coalesce(string_to_array(v.recipients, E'\\n'), '{}'), v.status, v.error,
-                  CASE WHEN v.status = 'pending' THEN now() + make_interval(secs => %s) END
-           FROM unnest(%s::text[], %s::uuid[], %s::uuid[], %s::text[], %s::text[], %s::text[])
-                AS v(key, user_id, artifact_id, recipients, status, error)
-           ON CONFLICT (run_id, recipient_key) DO NOTHING RETURNING id, status""",
-        (organization_id, run_id, schedule_id, destination_type, max_attempts, publish_grace_s,
-         [i.recipient_key for i in items], [i.user_id for i in items], [i.artifact_id for i in items],
-         ["\n".join(i.recipients) if i.recipients else None for i in items],
-         [i.status for i in items], [i.error for i in items]),
+        f"""INSERT INTO deliveries (organization_id, run_id, schedule_id, destination_type, max_attempts,
+                                    recipient_key, user_id, artifact_id, recipients, status, last_error,
+                                    publish_after)
+            SELECT v.org, v.run, v.schedule, v.kind, v.max_attempts, v.key, v.user_id, v.artifact_id,
+                   coalesce(string_to_array(v.recipients, E'\\n'), '{{}}'), v.status, v.error,
+                   CASE WHEN v.status = '{DeliveryStatus.PENDING}' THEN now() + make_interval(secs => %s) END
+            FROM unnest(%s::uuid[], %s::uuid[], %s::uuid[], %s::text[], %s::int[], %s::text[], %s::uuid[],
+                        %s::uuid[], %s::text[], %s::text[], %s::text[])
+                 AS v(org, run, schedule, kind, max_attempts, key, user_id, artifact_id, recipients, status, error)
+            ON CONFLICT (run_id, recipient_key) DO NOTHING RETURNING run_id, destination_type, id, status""",
+        (republish_after_s,
+         [t.organization_id for t, _ in items], [t.run_id for t, _ in items], [t.schedule_id for t, _ in items],
+         [t.destination_type for t, _ in items], [t.max_attempts for t, _ in items],
+         [i.recipient_key for _, i in items], [i.user_id for _, i in items], [i.artifact_id for _, i in items],
+         ["\n".join(i.recipients) if i.recipients else None for _, i in items],
+         [str(i.status) for _, i in items], [i.error[:2000] if i.error else None for _, i in items]),
     ).fetchall()
-    return [r[0] for r in rows if r[1] == "pending"]
+    return [(r[0], r[1], r[2]) for r in rows if r[3] == DeliveryStatus.PENDING]
+
+
+def pending_ids(conn: psycopg.Connection, run_id: UUID) -> list[tuple[str, UUID]]:
+    """(kind, id) of a run's pending deliveries: a re-executed run publishes them again."""
+    rows = conn.execute(
+        f"SELECT destination_type, id FROM deliveries WHERE run_id = %s AND status = '{DeliveryStatus.PENDING}'",
+        (run_id,),
+    ).fetchall()
+    return [(r[0], r[1]) for r in rows]
+
+
+def claim_deliveries(conn: psycopg.Connection, delivery_ids: Sequence[UUID], worker_id: str,
+                     dead_after_s: float) -> list[Delivery]:
+    """Start the next attempt of every claimable delivery among these, recorded as sending, in one statement.
+
+    Returns the claimed deliveries (their `attempts` is the number of the attempt now starting);
+    ids that are settled, not yet due or held by a live worker are left out, so a duplicate
+    message does nothing.
+    """
+    if not delivery_ids:
+        return []
+    params = {"ids": list(delivery_ids), "worker": worker_id, "dead_after": dead_after_s}
+    with conn.cursor(row_factory=class_row(Delivery)) as cur:
+        # Rows locked in id order, skipping rows another claim holds: overlapping batches never deadlock.
+        cur.execute(
+            f"""WITH claimable AS (
+                    SELECT d.id FROM deliveries d WHERE d.id = ANY(%(ids)s) AND {CLAIMABLE}
+                    ORDER BY d.id FOR UPDATE SKIP LOCKED)
+                UPDATE deliveries d
+                SET status = '{DeliveryStatus.SENDING}', attempts = d.attempts + 1, claimed_by = %(worker)s,
+                    updated_at = now(), publish_after = NULL
+                FROM claimable WHERE d.id = claimable.id
+                RETURNING {_DELIVERY_COLUMNS_OF_D}""",
+            params,
+        )
+        claimed = cur.fetchall()
+    if claimed:
+        ids = [d.id for d in claimed]
+        # An attempt left 'sending' was cut short by its worker's death: say so in the ledger.
+        conn.execute(
+            f"""UPDATE delivery_attempts SET outcome = '{AttemptOutcome.INTERRUPTED}',
+                       error = 'the worker sending it stopped before it finished'
+                WHERE delivery_id = ANY(%s) AND outcome = '{AttemptOutcome.SENDING}'""",
+            (ids,),
+        )
+        conn.execute(
+            """INSERT INTO delivery_attempts (organization_id, delivery_id, attempt_number)
+               SELECT * FROM unnest(%s::uuid[], %s::uuid[], %s::int[])
+               ON CONFLICT (delivery_id, attempt_number) DO NOTHING""",
+            ([d.organization_id for d in claimed], ids, [d.attempts for d in claimed]),
+        )
+    return claimed
+
+
+def record_outcomes(conn: psycopg.Connection, outcomes: Sequence[Settled]) -> None:
+    """Record attempts' outcomes and move their deliveries to delivered, retrying or failed, set-based."""
+    if not outcomes:
+        return
+    ids = [o.delivery_id for o in outcomes]
+    numbers = [o.attempt_number for o in outcomes]
+    kinds = [str(o.outcome) for o in outcomes]
+    errors = [o.error[:2000] if o.error else None for o in outcomes]
+    codes = [o.response_code for o in outcomes]
+    conn.execute(
+        """UPDATE delivery_attempts a SET outcome = v.outcome, duration_ms = v.ms, error = v.error,
+                  response_code = v.code
+           FROM unnest(%s::uuid[], %s::int[], %s::text[], %s::int[], %s::text[], %s::int[])
+                AS v(id, n, outcome, ms, error, code)
+           WHERE a.delivery_id = v.id AND a.attempt_number = v.n""",
+        (ids, numbers, kinds, [o.duration_ms for o in outcomes], errors, codes),
+    )
+    # A retry is published by the sweep once due: next_attempt_at and publish_after agree. Only
+    # the attempt this worker claimed is recorded (attempts = n), never a later one's row.
+    conn.execute(
+        f"""UPDATE deliveries d SET status = v.status, last_error = v.error, last_response_code = v.code,
+                   next_attempt_at = v.next_at, publish_after = v.next_at, claimed_by = NULL,
+                   receipt = coalesce(v.receipt, d.receipt), updated_at = now(),
+                   delivered_at = CASE WHEN v.status = '{DeliveryStatus.DELIVERED}' THEN now() ELSE d.delivered_at END
+            FROM unnest(%s::uuid[], %s::int[], %s::text[], %s::text[], %s::int[], %s::timestamptz[], %s::jsonb[])
+                 AS v(id, n, status, error, code, next_at, receipt)
+            WHERE d.id = v.id AND d.attempts = v.n AND d.status = '{DeliveryStatus.SENDING}'""",
+        (ids, numbers, [str(_STATUS_AFTER[o.outcome]) for o in outcomes], errors, codes,
+         [o.next_attempt_at for o in outcomes], [Jsonb(o.receipt) if o.receipt else None for o in outcomes]),
+    )
+
+
+def reopen_failed_delivery(conn: psycopg.Connection, organization_id: UUID, delivery_id: UUID,
+                           extra_attempts: int) -> UUID | None:
+    """Make a failed delivery due now with `extra_attempts` more attempts; return its run, or None."""
+    row = conn.execute(
+        f"""UPDATE deliveries SET status = '{DeliveryStatus.RETRYING}', next_attempt_at = now(),
+                   publish_after = now(), max_attempts = attempts + %s, updated_at = now()
+            WHERE id = %s AND organization_id = %s AND status = '{DeliveryStatus.FAILED}' RETURNING run_id""",
+        (extra_attempts, delivery_id, organization_id),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def claim_due_for_publish(conn: psycopg.Connection, limit: int, republish_after_s: float,
+                          dead_after_s: float) -> list[tuple[str, UUID]]:
+    """Rows whose message is due: a retry due, a pending row whose message may be lost, or one whose
+    worker died mid-send. Pushes their next publish `republish_after_s` ahead; returns (kind, id) to publish."""
+    params = {"limit": limit, "again": republish_after_s, "dead_after": dead_after_s}
+    due = conn.execute(
+        f"""UPDATE deliveries SET publish_after = now() + make_interval(secs => %(again)s)
+            WHERE id IN (SELECT id FROM deliveries
+                         WHERE publish_after <= now()
+                           AND status IN ('{DeliveryStatus.PENDING}', '{DeliveryStatus.RETRYING}')
+                         ORDER BY publish_after LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
+            RETURNING destination_type, id""",
+        params,
+    ).fetchall()
+    # A claim clears publish_after; the sweep sets it when it publishes, so a dead worker's row
+    # goes out once per republish_after_s, not once per sweep.
+    orphaned = conn.execute(
+        f"""UPDATE deliveries SET publish_after = now() + make_interval(secs => %(again)s)
+            WHERE id IN (SELECT d.id FROM deliveries d
+                         WHERE d.status = '{DeliveryStatus.SENDING}' AND {holder_is_dead('d')}
+                           AND (d.publish_after IS NULL OR d.publish_after <= now())
+                         LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
+            RETURNING destination_type, id""",
+        params,
+    ).fetchall()
+    return [(r[0], r[1]) for r in [*due, *orphaned]]
+
+
+def count_by_run(conn: psycopg.Connection, run_ids: Sequence[UUID]) -> dict[UUID, DeliveryCounts]:
+    """Each run's deliveries counted by how they settled."""
+    rows = conn.execute(
+        f"""SELECT run_id, count(*), count(*) FILTER (WHERE status = '{DeliveryStatus.DELIVERED}'),
+                   count(*) FILTER (WHERE status = '{DeliveryStatus.FAILED}'),
+                   count(*) FILTER (WHERE status = '{DeliveryStatus.CANCELLED}'),
+                   count(*) FILTER (WHERE status = '{DeliveryStatus.FAILED}' AND attempts = 0)
+            FROM deliveries WHERE run_id = ANY(%s) GROUP BY run_id""",
+        (list(run_ids),),
+    ).fetchall()
+    return {r[0]: DeliveryCounts(r[1], r[2], r[3], r[4], r[5]) for r in rows}
+
+
+def runs_with_open_deliveries(conn: psycopg.Connection, run_ids: Sequence[UUID]) -> set[UUID]:
+    """Which of these runs still have a delivery not settled (a partial index makes this cheap)."""
+    rows = conn.execute(
+        f"""SELECT DISTINCT run_id FROM deliveries
+            WHERE run_id = ANY(%s) AND status IN ({sql_in(DELIVERY_OPEN)})""",
+        (list(run_ids),),
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def last_delivered_sha256(conn: psycopg.Connection, organization_id: UUID, schedule_id: UUID,
+                          user_id: UUID | None) -> str | None:
+    """Return the sha256 of the newest artifact of the schedule (and subscriber) that was delivered."""
+    who = "AND a.user_id = %s" if user_id is not None else "AND a.user_id IS NULL"
+    params: list[object] = [schedule_id, organization_id, *([user_id] if user_id is not None else [])]
+    row = conn.execute(
+        f"""SELECT a.sha256 FROM deliveries d JOIN artifacts a ON a.id = d.artifact_id
+            WHERE d.schedule_id = %s AND d.organization_id = %s AND d.status = '{DeliveryStatus.DELIVERED}' {who}
+            ORDER BY d.delivered_at DESC LIMIT 1""",
+        params,
+    ).fetchone()
+    return str(row[0]) if row else None
 
 
 def get_org_delivery(conn: psycopg.Connection, organization_id: UUID, delivery_id: UUID,
@@ -99,96 +308,6 @@ def get_org_delivery(conn: psycopg.Connection, organization_id: UUID, delivery_i
         cur.execute(f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = %s AND organization_id = %s{lock}",
                     (delivery_id, organization_id))
         return cur.fetchone()
-
-
-def claim_delivery(conn: psycopg.Connection, delivery_id: UUID, lease_s: float) -> Delivery | None:
-    """Start the next attempt if the delivery is due; record it as 'sending'; None if not ours.
-
-    A pending delivery is due at once, a retrying one at next_attempt_at, and a 'sending' one
-    only when its lease expired (the worker that held it died mid-send). A duplicate message
-    for a delivery another worker is sending therefore does nothing.
-    """
-    with conn.cursor(row_factory=class_row(Delivery)) as cur:
-        cur.execute(
-            f"""UPDATE deliveries
-                SET status = 'sending', attempts = attempts + 1, updated_at = now(),
-                    next_attempt_at = now() + make_interval(secs => %s),
-                    publish_after = now() + make_interval(secs => %s)
-                WHERE id = %s AND (status = 'pending'
-                                   OR (status IN ('retrying', 'sending') AND next_attempt_at <= now()))
-                RETURNING {DELIVERY_COLUMNS}""",
-            (lease_s, lease_s, delivery_id),
-        )
-        delivery = cur.fetchone()
-    if delivery is not None:
-        conn.execute(
-            """INSERT INTO delivery_attempts (organization_id, delivery_id, attempt_number)
-               VALUES (%s, %s, %s) ON CONFLICT (delivery_id, attempt_number) DO NOTHING""",
-            (delivery.organization_id, delivery.id, delivery.attempts),
-        )
-    return delivery
-
-
-def finish_attempt(conn: psycopg.Connection, delivery_id: UUID, number: int, *, outcome: str,
-                   duration_ms: int, error: str | None, response_code: int | None,
-                   next_attempt_at: datetime | None = None, receipt: dict[str, Any] | None = None) -> None:
-    """Record an attempt's outcome and move the delivery to delivered, retrying or failed."""
-    conn.execute(
-        """UPDATE delivery_attempts SET outcome = %s, duration_ms = %s, error = %s, response_code = %s
-           WHERE delivery_id = %s AND attempt_number = %s""",
-        (outcome, duration_ms, error, response_code, delivery_id, number),
-    )
-    status = {"delivered": "delivered", "retry": "retrying", "failed": "failed"}[outcome]
-    # A retry is published by the sweep once due: next_attempt_at and publish_after agree.
-    conn.execute(
-        """UPDATE deliveries SET status = %s, last_error = %s, last_response_code = %s,
-               next_attempt_at = %s, publish_after = %s, receipt = coalesce(%s, receipt), updated_at = now(),
-               delivered_at = CASE WHEN %s = 'delivered' THEN now() ELSE delivered_at END
-           WHERE id = %s""",
-        (status, error, response_code, next_attempt_at, next_attempt_at, Jsonb(receipt) if receipt else None,
-         status, delivery_id),
-    )
-
-
-def reopen_failed_delivery(conn: psycopg.Connection, organization_id: UUID, delivery_id: UUID,
-                           extra_attempts: int) -> None:
-    """Make a failed delivery due now with `extra_attempts` more attempts, and its run open again."""
-    row = conn.execute(
-        """UPDATE deliveries SET status = 'retrying', next_attempt_at = now(), publish_after = now(),
-               max_attempts = attempts + %s, updated_at = now()
-           WHERE id = %s AND organization_id = %s AND status = 'failed' RETURNING run_id""",
-        (extra_attempts, delivery_id, organization_id),
-    ).fetchone()
-    if row is not None:
-        # The run re-derives its status when this delivery settles again.
-        conn.execute("UPDATE runs SET status = 'running' WHERE id = %s AND organization_id = %s",
-                     (row[0], organization_id))
-
-
-def claim_due_deliveries(conn: psycopg.Connection, limit: int, grace_s: float) -> list[tuple[str, UUID]]:
-    """Lock deliveries whose message is due (retry due, lost, or lease expired); push their next publish.
-
-    Returns (destination type, id) pairs to publish after commit.
-    """
-    rows = conn.execute(
-        """UPDATE deliveries SET publish_after = now() + make_interval(secs => %s)
-           WHERE id IN (SELECT id FROM deliveries
-                        WHERE publish_after <= now() AND status IN ('pending', 'retrying', 'sending')
-                        ORDER BY publish_after LIMIT %s FOR UPDATE SKIP LOCKED)
-           RETURNING id, destination_type""",
-        (grace_s, limit),
-    ).fetchall()
-    return [(r[1], r[0]) for r in rows]
-
-
-def has_open_deliveries(conn: psycopg.Connection, run_id: UUID) -> bool:
-    """Return whether any delivery of the run is not settled yet (a partial index makes this cheap)."""
-    row = conn.execute(
-        """SELECT EXISTS (SELECT 1 FROM deliveries
-                          WHERE run_id = %s AND status IN ('pending', 'sending', 'retrying'))""",
-        (run_id,),
-    ).fetchone()
-    return bool(row and row[0])
 
 
 def list_deliveries(conn: psycopg.Connection, organization_id: UUID, run_id: UUID) -> list[Delivery]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
@@ -196,3 +197,170 @@ def clear_system_disabled(conn: psycopg.Connection, organization_id: UUID, sched
            WHERE id = %s AND organization_id = %s AND deleted_at IS NULL""",
         (schedule_id, organization_id),
     )
+
+
+# --- Beat: claim due schedules and advance them -------------------------------------------------
+
+FIREABLE = ("enabled AND paused_at IS NULL AND system_disabled_at IS NULL AND deleted_at IS NULL "
+            "AND next_run_at IS NOT NULL")
+
+
+@dataclass(frozen=True)
+class DueSchedule:
+    id: UUID
+    organization_id: UUID
+    kind: str
+    cron_expression: str | None
+    timezone: str
+    misfire_policy: str
+    next_run_at: datetime
+    db_now: datetime
+
+
+@dataclass(frozen=True)
+class Advance:
+    schedule_id: UUID
+    next_run_at: datetime | None
+    last_run_at: datetime | None
+    skipped: int
+    done: bool
+    disabled_reason: str | None = None
+
+
+def claim_due_schedules(conn: psycopg.Connection, limit: int) -> list[DueSchedule]:
+    """Lock up to `limit` due schedules, oldest slot first, skipping rows another beat holds."""
+    # SKIP LOCKED is what lets any number of beats run at once: each claims a disjoint batch,
+    # and a beat that dies releases its locks with its connection.
+    with conn.cursor(row_factory=class_row(DueSchedule)) as cur:
+        cur.execute(
+            f"""SELECT id, organization_id, kind, cron_expression, timezone, misfire_policy,
+                       next_run_at, now() AS db_now
+                FROM schedules WHERE {FIREABLE} AND next_run_at <= now()
+                ORDER BY next_run_at LIMIT %s FOR UPDATE SKIP LOCKED""",
+            (limit,), binary=True,
+        )
+        return cur.fetchall()
+
+
+def advance_schedules(conn: psycopg.Connection, advances: Sequence[Advance]) -> None:
+    """Set next_run_at (and last_run_at, skipped count, done) of claimed schedules in one statement."""
+    if not advances:
+        return
+    conn.execute(
+        """UPDATE schedules s
+           SET next_run_at = v.next_run_at,
+               last_run_at = coalesce(v.last_run_at, s.last_run_at),
+               skipped_slots = s.skipped_slots + v.skipped,
+               done_at = CASE WHEN v.done THEN now() ELSE s.done_at END,
+               system_disabled_at = CASE WHEN v.reason IS NULL THEN s.system_disabled_at ELSE now() END,
+               system_disabled_reason = coalesce(v.reason, s.system_disabled_reason)
+           FROM unnest(%b::uuid[], %b::timestamptz[], %b::timestamptz[], %b::int8[], %b::bool[], %b::text[])
+                AS v(id, next_run_at, last_run_at, skipped, done, reason)
+           WHERE s.id = v.id""",
+        ([a.schedule_id for a in advances], [a.next_run_at for a in advances], [a.last_run_at for a in advances],
+         [a.skipped for a in advances], [a.done for a in advances], [a.disabled_reason for a in advances]),
+    )
+
+
+def earliest_next_run_at(conn: psycopg.Connection) -> tuple[datetime | None, datetime]:
+    """Return the earliest next_run_at among fireable schedules, and the database's now()."""
+    row = conn.execute(f"SELECT (SELECT min(next_run_at) FROM schedules WHERE {FIREABLE}), now()").fetchone()
+    assert row is not None
+    return row[0], row[1]
+
+
+# --- Workers: what a run's outcome does to its schedule ----------------------------------------
+
+@dataclass(frozen=True)
+class ScheduleStreak:
+    id: UUID
+    consecutive_failures: int
+    system_disabled: bool
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A finished run's effect on its schedule (the streak decided by shared.run_policy)."""
+    schedule_id: UUID
+    status: str
+    consecutive_failures: int
+    disable_reason: str | None
+
+
+def lock_streaks(conn: psycopg.Connection, schedule_ids: Sequence[UUID]) -> dict[UUID, ScheduleStreak]:
+    """Lock schedules in id order and return their failure streaks (for the policy to decide)."""
+    rows = conn.execute(
+        """SELECT id, consecutive_failures, system_disabled_at IS NOT NULL FROM schedules
+           WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE""",
+        (list(schedule_ids),),
+    ).fetchall()
+    return {r[0]: ScheduleStreak(r[0], r[1], r[2]) for r in rows}
+
+
+def record_run_results(conn: psycopg.Connection, results: Sequence[RunResult]) -> None:
+    """Set schedules' last status and failure streak, disabling those the policy disabled, in one statement."""
+    if not results:
+        return
+    conn.execute(
+        """UPDATE schedules s SET last_status = v.status, last_completed_at = now(),
+                  consecutive_failures = v.streak,
+                  system_disabled_at = CASE WHEN v.reason IS NULL THEN s.system_disabled_at ELSE now() END,
+                  system_disabled_reason = coalesce(v.reason, s.system_disabled_reason)
+           FROM unnest(%s::uuid[], %s::text[], %s::int[], %s::text[]) AS v(id, status, streak, reason)
+           WHERE s.id = v.id""",
+        ([r.schedule_id for r in results], [r.status for r in results],
+         [r.consecutive_failures for r in results], [r.disable_reason for r in results]),
+    )
+
+
+def disable_schedules(conn: psycopg.Connection, reasons: Mapping[UUID, str]) -> None:
+    """System-disable schedules (e.g. their webhook answered 410 Gone); re-enabling is explicit."""
+    if reasons:
+        conn.execute(
+            """UPDATE schedules s SET system_disabled_at = now(), system_disabled_reason = v.reason, updated_at = now()
+               FROM unnest(%s::uuid[], %s::text[]) AS v(id, reason)
+               WHERE s.id = v.id AND s.system_disabled_at IS NULL""",
+            (list(reasons), list(reasons.values())),
+        )
+
+
+@dataclass(frozen=True)
+class ScheduleToDeliver:
+    """A schedule as a delivery worker needs it: its destination, with the encrypted secret."""
+    id: UUID
+    organization_id: UUID
+    name: str
+    timezone: str
+    destination_type: str
+    destination: dict[str, Any]
+    destination_secret: bytes | None
+    retry_max_attempts: int
+    retry_base_delay_s: float
+    retry_max_delay_s: float
+
+
+def get_schedules_to_deliver(conn: psycopg.Connection, schedule_ids: Sequence[UUID]) -> dict[UUID, ScheduleToDeliver]:
+    """Live schedules by id (deleted ones are left out: their deliveries fail)."""
+    with conn.cursor(row_factory=class_row(ScheduleToDeliver)) as cur:
+        cur.execute(
+            """SELECT id, organization_id, name, timezone, destination_type, destination, destination_secret,
+                      retry_max_attempts, retry_base_delay_s, retry_max_delay_s
+               FROM schedules WHERE id = ANY(%s) AND deleted_at IS NULL""",
+            (list(schedule_ids),),
+        )
+        return {s.id: s for s in cur.fetchall()}
+
+
+def get_schedules_unscoped(conn: psycopg.Connection, keys: Sequence[tuple[UUID, UUID]]) -> dict[UUID, Schedule]:
+    """Live schedules by (organization_id, id), keyed by id (workers, loading many runs' schedules at once)."""
+    if not keys:
+        return {}
+    cols = ", ".join(f"s.{c}" for c in SCHEDULE_COLUMNS.split(", "))
+    with conn.cursor(row_factory=class_row(Schedule)) as cur:
+        cur.execute(
+            f"""SELECT {cols} FROM schedules s JOIN unnest(%s::uuid[], %s::uuid[]) AS k(org, id)
+                  ON s.organization_id = k.org AND s.id = k.id
+                WHERE s.deleted_at IS NULL""",
+            ([k[0] for k in keys], [k[1] for k in keys]),
+        )
+        return {s.id: s for s in cur.fetchall()}

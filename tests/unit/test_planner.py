@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from beat.planner import plan_schedule
-from shared.sql.dispatch import DueSchedule
+from shared.sql.schedules import DueSchedule
 
 NOW = datetime(2026, 3, 10, 12, 0, 20, 500000, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)

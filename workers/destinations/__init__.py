@@ -8,6 +8,7 @@ from workers.destinations.email import EmailDestination
 from workers.destinations.sftp import SftpDestination
 from workers.destinations.slack import SlackDestination
 from workers.destinations.webhook import WebhookDestination
+from workers.outbound import HttpClient
 
 REGISTRY: dict[str, type[Destination]] = {
     "email": EmailDestination,
@@ -17,6 +18,6 @@ REGISTRY: dict[str, type[Destination]] = {
 }
 
 
-def get_destination(kind: str, settings: Settings) -> Destination:
-    """Return the destination for a kind; raises KeyError for an unknown kind."""
-    return REGISTRY[kind](settings)
+def get_destination(kind: str, settings: Settings, http: HttpClient) -> Destination:
+    """Return a destination of a kind for one batch; raises KeyError for an unknown kind."""
+    return REGISTRY[kind](settings, http)

@@ -9,6 +9,7 @@ from uuid import UUID
 
 from shared.settings import Settings
 from workers.commands.base import SubscriberInfo
+from workers.outbound import HttpClient
 
 
 class DeliveryError(Exception):
@@ -56,8 +57,18 @@ class Receipt:
 
 
 class Destination(Protocol):
-    def __init__(self, settings: Settings) -> None: ...
+    """One destination kind. An instance serves one batch: it may keep a connection open between
+    sends (one SMTP connection, one SFTP session per host) and releases it in close()."""
+
+    # Whether send() may be called from several threads at once (HTTP kinds, on per-thread sessions).
+    concurrent: bool
+
+    def __init__(self, settings: Settings, http: HttpClient) -> None: ...
 
     def send(self, delivery: DeliveryContext, artifact: Artifact) -> Receipt:
         """Deliver the artifact; raises DeliveryError."""
+        ...
+
+    def close(self) -> None:
+        """Release what the batch held open; never raises."""
         ...

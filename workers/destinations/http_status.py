@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from email.utils import parsedate_to_datetime
 
 import requests
@@ -9,17 +10,19 @@ import requests
 from shared.errors import InvalidInput
 from shared.outbound import check_url
 from shared.settings import Settings
-from workers.destinations.base import DeliveryContext, DeliveryError
+from workers.destinations.base import DeliveryContext, DeliveryError, Receipt
+from workers.outbound import HttpClient, OutboundRefused
 
 RETRYABLE_STATUS = frozenset({408, 429})
 
 
 def destination_url(delivery: DeliveryContext, settings: Settings) -> str:
-    """Return the destination's URL if outbound policy allows it; raises DeliveryError (permanent)."""
+    """Return the destination's URL if it is a plain http(s) URL; raises DeliveryError (permanent)."""
     url = str(delivery.destination.get("url", ""))
     try:
-        # Checked again at send time: DNS may have changed since the schedule was saved.
-        return check_url(url, settings.outbound_allowlist)
+        # The addresses are checked on each connection the client opens (workers/outbound.py);
+        # here only the URL's form, without a lookup.
+        return check_url(url, settings.outbound_allowlist, resolve=False)
     except InvalidInput as exc:
         raise DeliveryError(exc.detail, permanent=True) from None
 
@@ -51,3 +54,16 @@ def raise_for_answer(response: requests.Response, label: str, now: float) -> Non
         raise DeliveryError(reason, response_code=code,
                             retry_after_s=retry_after_seconds(response.headers.get("Retry-After"), now))
     raise DeliveryError(reason, permanent=True, response_code=code)
+
+
+def post(http: HttpClient, settings: Settings, url: str, body: bytes, headers: dict[str, str],
+         label: str) -> Receipt:
+    """POST on the pooled client and judge the answer; raises DeliveryError."""
+    try:
+        response = http.post(url, body, headers, (settings.http_connect_timeout_s, settings.http_read_timeout_s))
+    except OutboundRefused as exc:
+        raise DeliveryError(exc.detail, permanent=True) from None
+    except requests.RequestException as exc:
+        raise DeliveryError(f"{type(exc).__name__}: {exc}") from None
+    raise_for_answer(response, label, time.time())
+    return Receipt(response_code=response.status_code)

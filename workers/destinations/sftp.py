@@ -6,13 +6,13 @@ import base64
 import io
 import posixpath
 import re
-import socket
 from typing import Any
 
 import paramiko
 
 from shared.settings import Settings
 from workers.destinations.base import Artifact, DeliveryContext, DeliveryError, Receipt
+from workers.outbound import HttpClient, OutboundRefused, open_socket
 from workers.templating import local_time
 
 DEFAULT_TEMPLATE = "{schedule}-{date}-{run}.{ext}"
@@ -69,30 +69,71 @@ def load_private_key(text: str, passphrase: str | None = None) -> paramiko.PKey:
 
 
 class SftpDestination:
-    """Uploads the artifact over SFTP; raises DeliveryError (host key, auth, permission: permanent)."""
+    """Uploads artifacts over SFTP, one session per host for the batch; raises DeliveryError
+    (host key, auth, permission: permanent)."""
 
-    def __init__(self, settings: Settings) -> None:
+    concurrent = False  # one SFTP session per host, used by one send at a time
+
+    def __init__(self, settings: Settings, http: HttpClient) -> None:
         self.settings = settings
+        self._sessions: dict[tuple[str, int, str, str], tuple[paramiko.Transport, paramiko.SFTPClient]] = {}
 
     def send(self, delivery: DeliveryContext, artifact: Artifact) -> Receipt:
-        """Verify the host key, log in, upload to a temp name, rename; raises DeliveryError."""
+        """Upload to a temp name, then rename; raises DeliveryError."""
         dest = delivery.destination
         expected = parse_host_key(str(dest.get("host_key", "")))
         name = remote_filename(delivery, artifact)
         directory = str(dest.get("directory") or "/")
+        key = (str(dest.get("host", "")), int(dest.get("port") or 22), str(dest.get("username", "")),
+               expected.get_base64())
+        client = self._session(key, expected, delivery)
         try:
-            sock = socket.create_connection((str(dest.get("host", "")), int(dest.get("port") or 22)),
-                                            timeout=self.settings.http_connect_timeout_s)
+            final = posixpath.join(directory, name)
+            temp = posixpath.join(directory, f".{name}.{str(delivery.delivery_id)[:8]}.part")
+            # Written under a temporary name and renamed, so a reader never sees a partial file.
+            with client.open(temp, "wb") as handle:
+                handle.write(artifact.body)
+            try:
+                client.posix_rename(temp, final)
+            except OSError:
+                client.rename(temp, final)  # servers without the posix-rename extension
+        except PermissionError as exc:
+            raise DeliveryError(f"sftp permission denied: {exc}", permanent=True) from None
+        except FileNotFoundError as exc:
+            raise DeliveryError(f"sftp directory {directory!r} not found: {exc}", permanent=True) from None
+        except (OSError, paramiko.SSHException, EOFError) as exc:
+            self._drop(key)  # the session may be broken: the next file opens a new one
+            raise DeliveryError(f"sftp upload: {type(exc).__name__}: {exc}") from None
+        return Receipt(detail={"path": final})
+
+    def _session(self, key: tuple[str, int, str, str], expected: paramiko.PKey,
+                 delivery: DeliveryContext) -> paramiko.SFTPClient:
+        if key in self._sessions:
+            return self._sessions[key][1]
+        host, port, username, _ = key
+        try:
+            sock = open_socket(host, port, self.settings.outbound_allowlist, self.settings.http_connect_timeout_s)
+        except OutboundRefused as exc:
+            raise DeliveryError(f"sftp {exc.detail}", permanent=True) from None
         except OSError as exc:
             raise DeliveryError(f"sftp connect: {exc}") from None
         transport = paramiko.Transport(sock)
         try:
-            return self._upload(transport, delivery, expected, directory, name, artifact)
-        finally:
+            self._handshake(transport, expected)
+            self._authenticate(transport, delivery.secrets, username)
+            client = paramiko.SFTPClient.from_transport(transport)
+            if client is None:
+                raise DeliveryError("sftp subsystem unavailable")
+        except (paramiko.SSHException, OSError, EOFError) as exc:
             transport.close()
+            raise DeliveryError(f"sftp session: {type(exc).__name__}: {exc}") from None
+        except DeliveryError:
+            transport.close()
+            raise
+        self._sessions[key] = (transport, client)
+        return client
 
-    def _upload(self, transport: paramiko.Transport, delivery: DeliveryContext, expected: paramiko.PKey,
-                directory: str, name: str, artifact: Artifact) -> Receipt:
+    def _handshake(self, transport: paramiko.Transport, expected: paramiko.PKey) -> None:
         # Offer only the pinned key's algorithm, so a server with several host keys shows that one.
         options = transport.get_security_options()
         wanted = [k for k in options.key_types if k == expected.get_name()
@@ -108,28 +149,6 @@ class SftpDestination:
             # Fail closed and never learn the new key: a changed host key needs a human.
             raise DeliveryError(f"sftp host key mismatch: server offered {actual.get_name()} "
                                 f"{actual.get_base64()[:24]}...", permanent=True)
-        self._authenticate(transport, delivery.secrets, str(delivery.destination.get("username", "")))
-        try:
-            client = paramiko.SFTPClient.from_transport(transport)
-            if client is None:
-                raise DeliveryError("sftp subsystem unavailable")
-            with client:
-                final = posixpath.join(directory, name)
-                temp = posixpath.join(directory, f".{name}.{str(delivery.delivery_id)[:8]}.part")
-                # Written under a temporary name and renamed, so a reader never sees a partial file.
-                with client.open(temp, "wb") as handle:
-                    handle.write(artifact.body)
-                try:
-                    client.posix_rename(temp, final)
-                except OSError:
-                    client.rename(temp, final)  # servers without the posix-rename extension
-        except PermissionError as exc:
-            raise DeliveryError(f"sftp permission denied: {exc}", permanent=True) from None
-        except FileNotFoundError as exc:
-            raise DeliveryError(f"sftp directory {directory!r} not found: {exc}", permanent=True) from None
-        except (OSError, paramiko.SSHException, EOFError) as exc:
-            raise DeliveryError(f"sftp upload: {type(exc).__name__}: {exc}") from None
-        return Receipt(detail={"path": final})
 
     def _authenticate(self, transport: paramiko.Transport, secrets: dict[str, Any], username: str) -> None:
         try:
@@ -144,3 +163,17 @@ class SftpDestination:
             raise DeliveryError(f"sftp login refused for {username!r}: {exc}", permanent=True) from None
         except (paramiko.SSHException, OSError, EOFError) as exc:
             raise DeliveryError(f"sftp login: {exc}") from None
+
+    def _drop(self, key: tuple[str, int, str, str]) -> None:
+        transport, client = self._sessions.pop(key, (None, None))
+        for closable in (client, transport):
+            try:
+                if closable is not None:
+                    closable.close()
+            except Exception:  # noqa: S110 - closing a broken session: nothing left to do
+                pass
+
+    def close(self) -> None:
+        """Close every session the batch opened."""
+        for key in list(self._sessions):
+            self._drop(key)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
-
-import requests
+import json
 
 from shared.settings import Settings
 from workers.destinations.base import Artifact, DeliveryContext, DeliveryError, Receipt
-from workers.destinations.http_status import destination_url, raise_for_answer
+from workers.destinations.http_status import destination_url, post
+from workers.outbound import HttpClient
 from workers.templating import TemplateFailure, render_template
 
 MAX_INLINE_CHARS = 3500  # Slack truncates long messages; past this we link instead
@@ -37,19 +36,19 @@ def slack_text(delivery: DeliveryContext, artifact: Artifact, public_url: str) -
 
 
 class SlackDestination:
-    """POSTs {"text": ...} to a Slack incoming webhook; raises DeliveryError like a webhook."""
+    """POSTs {"text": ...} to a Slack incoming webhook on the pooled client; raises DeliveryError like a webhook."""
 
-    def __init__(self, settings: Settings) -> None:
+    concurrent = True
+
+    def __init__(self, settings: Settings, http: HttpClient) -> None:
         self.settings = settings
+        self.http = http
 
     def send(self, delivery: DeliveryContext, artifact: Artifact) -> Receipt:
         """Post the message; raises DeliveryError (4xx permanent but 408/429, 410 disables)."""
         url = destination_url(delivery, self.settings)
-        payload = {"text": slack_text(delivery, artifact, self.settings.public_url)}
-        try:
-            response = requests.post(url, json=payload, allow_redirects=False,
-                                     timeout=(self.settings.http_connect_timeout_s, self.settings.http_read_timeout_s))
-        except requests.RequestException as exc:
-            raise DeliveryError(f"{type(exc).__name__}: {exc}") from None
-        raise_for_answer(response, "Slack", time.time())
-        return Receipt(response_code=response.status_code)
+        payload = json.dumps({"text": slack_text(delivery, artifact, self.settings.public_url)}).encode()
+        return post(self.http, self.settings, url, payload, {"Content-Type": "application/json"}, "Slack")
+
+    def close(self) -> None:
+        """Nothing to release: connections stay in the process's pool for the next batch."""

@@ -7,11 +7,10 @@ import hashlib
 import hmac
 import time
 
-import requests
-
 from shared.settings import Settings
 from workers.destinations.base import Artifact, DeliveryContext, DeliveryError, Receipt
-from workers.destinations.http_status import destination_url, raise_for_answer
+from workers.destinations.http_status import destination_url, post
+from workers.outbound import HttpClient
 
 
 def sign_payload(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
@@ -22,10 +21,14 @@ def sign_payload(secret: str, message_id: str, timestamp: int, body: bytes) -> s
 
 
 class WebhookDestination:
-    """POSTs the artifact to a URL; raises DeliveryError (permanent for 4xx but 408/429; 410 disables)."""
+    """POSTs the artifact to a URL on a pooled keep-alive connection; raises DeliveryError
+    (permanent for 4xx but 408/429; 410 disables)."""
 
-    def __init__(self, settings: Settings) -> None:
+    concurrent = True
+
+    def __init__(self, settings: Settings, http: HttpClient) -> None:
         self.settings = settings
+        self.http = http
 
     def send(self, delivery: DeliveryContext, artifact: Artifact) -> Receipt:
         """POST the artifact signed; raises DeliveryError."""
@@ -38,7 +41,6 @@ class WebhookDestination:
             "Idempotency-Key": message_id,
             "webhook-id": message_id,
             "webhook-timestamp": str(timestamp),
-            "User-Agent": "Punctual/0.1",
         }
         secret = delivery.secrets.get("secret")
         if secret:
@@ -46,12 +48,7 @@ class WebhookDestination:
                 headers["webhook-signature"] = sign_payload(str(secret), message_id, timestamp, artifact.body)
             except ValueError:
                 raise DeliveryError("webhook secret is not whsec_<base64>", permanent=True) from None
-        try:
-            response = requests.post(
-                url, data=artifact.body, headers=headers, allow_redirects=False,
-                timeout=(self.settings.http_connect_timeout_s, self.settings.http_read_timeout_s),
-            )
-        except requests.RequestException as exc:
-            raise DeliveryError(f"{type(exc).__name__}: {exc}") from None
-        raise_for_answer(response, "webhook", time.time())
-        return Receipt(response_code=response.status_code)
+        return post(self.http, self.settings, url, artifact.body, headers, "webhook")
+
+    def close(self) -> None:
+        """Nothing to release: connections stay in the process's pool for the next batch."""

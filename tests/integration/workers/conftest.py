@@ -155,8 +155,13 @@ class World:
         try:
             wait_for(lambda: self.run(run_id)["status"] in TERMINAL, timeout=timeout)
         except AssertionError:
-            raise AssertionError(f"run {self.run(run_id)} did not finish; worker log:\n"
-                                 f"{self.worker.output()[-4000:]}") from None
+            deliveries = self.all("SELECT status, claimed_by, attempts, count(*) AS n FROM deliveries "
+                                  "WHERE run_id = %s GROUP BY 1, 2, 3", run_id)
+            chunks = self.all("SELECT chunk_no, claimed_by, done_at IS NOT NULL AS done FROM run_chunks "
+                              "WHERE run_id = %s", run_id)
+            workers = self.all("SELECT worker_id, now() - last_seen_at AS silent FROM worker_heartbeats")
+            raise AssertionError(f"run {self.run(run_id)} did not finish; deliveries {deliveries}; chunks {chunks}; "
+                                 f"workers {workers}; worker log:\n{self.worker.output()[-4000:]}") from None
         return self.run(run_id)
 
     def deliveries(self, run_id: uuid.UUID) -> list[dict[str, Any]]:

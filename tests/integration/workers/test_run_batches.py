@@ -7,29 +7,36 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.celery_app import RUNS_QUEUE, TASK_START_RUNS
+from shared.celery_app import RUNS_QUEUE, TASK_EXECUTE_RUNS, TASK_START_RUNS
 from shared.db import transaction
 from tests.integration.workers.conftest import World
 from tests.servers import HttpSink
 
-TASK_EXECUTE_BATCH = "punctual.runs.execute_batch"  # a worker-to-worker task: its name lives in workers/tasks.py
 SLOT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-CHUNK = 25  # the default PUNCTUAL_RUN_CHUNK_SIZE: a start_batch of 60 ids becomes 3 execute_batch messages
+CHUNK = 25  # the default PUNCTUAL_RUNS_PER_MESSAGE: a start_batch of 60 ids becomes 3 execute_batch messages
 
 
 def insert_runs(world: World, schedule_id: uuid.UUID, count: int, *, first: int = 0,
-                status: str = "published", started_ago_s: float | None = None) -> list[uuid.UUID]:
+                status: str = "published", started_ago_s: float | None = None,
+                claimed_by: str | None = None) -> list[uuid.UUID]:
     """Insert runs one minute apart, as beat's relay leaves them (or as a worker left them)."""
     with transaction(world.pool) as conn:
         rows = conn.execute(
             """INSERT INTO runs (organization_id, schedule_id, scheduled_for, trigger, status, published_at,
-                                 started_at)
+                                 started_at, claimed_by)
                SELECT %s, %s, %s + g * interval '1 minute', 'schedule', %s, now(),
-                      CASE WHEN %s::float8 IS NULL THEN NULL ELSE now() - make_interval(secs => %s::float8) END
+                      CASE WHEN %s::float8 IS NULL THEN NULL ELSE now() - make_interval(secs => %s::float8) END, %s
                FROM generate_series(%s::int, %s::int) AS g ORDER BY g RETURNING id""",
-            (world.org, schedule_id, SLOT, status, started_ago_s, started_ago_s, first, first + count - 1),
+            (world.org, schedule_id, SLOT, status, started_ago_s, started_ago_s, claimed_by, first, first + count - 1),
         ).fetchall()
     return [uuid.UUID(str(r[0])) for r in rows]
+
+
+def worker_heartbeat(world: World, worker_id: str, seen_ago_s: float) -> None:
+    """A worker process's heartbeat row, as its heartbeat thread writes it."""
+    with transaction(world.pool) as conn:
+        conn.execute("INSERT INTO worker_heartbeats (worker_id, hostname, pid, last_seen_at) "
+                     "VALUES (%s, 'elsewhere', 1, now() - make_interval(secs => %s))", (worker_id, seen_ago_s))
 
 
 def fire_batch(world: World, run_ids: list[uuid.UUID], task: str = TASK_START_RUNS) -> None:
@@ -65,7 +72,7 @@ def test_a_batch_starts_and_completes_every_run_exactly_once_and_a_redelivery_du
     for n, sentinel in enumerate(sentinels):
         again.insert(n * CHUNK, sentinel)
     fire_batch(world, again)
-    fire_batch(world, [*ids[:30], sentinels[0]], TASK_EXECUTE_BATCH)
+    fire_batch(world, [*ids[:30], sentinels[0]], TASK_EXECUTE_RUNS)
     for run_id in sentinels:
         assert world.wait_run(run_id, timeout=60)["status"] == "complete"
 
@@ -77,14 +84,17 @@ def test_a_batch_starts_and_completes_every_run_exactly_once_and_a_redelivery_du
     assert world.one("SELECT count(*) AS n FROM deliveries WHERE run_id = ANY(%s)", ids)["n"] == 60
 
 
-def test_a_batch_skips_runs_already_started_and_takes_up_runs_whose_worker_died(
+def test_a_batch_skips_runs_a_live_worker_holds_and_takes_up_runs_whose_worker_died(
         world: World, http_sink: HttpSink) -> None:
     sid = world.schedule({"type": "webhook", "url": f"{http_sink.url}/skip"})
-    # Started a moment ago by another worker (still working on it): not ours to run.
-    busy = insert_runs(world, sid, 2, status="running", started_ago_s=1)
-    # Started over a lease ago and never expanded: that worker died mid-run, so the batch takes it up.
-    abandoned = insert_runs(world, sid, 1, first=10, status="running",
-                            started_ago_s=world.settings.delivery_lease_s + 60)
+    # Started an hour ago by another worker that still heartbeats (a slow command): never doubled.
+    alive, crashed = f"slow-but-alive-{uuid.uuid4().hex[:6]}", f"crashed-{uuid.uuid4().hex[:6]}"
+    worker_heartbeat(world, alive, seen_ago_s=1)
+    busy = insert_runs(world, sid, 2, status="running", started_ago_s=3600, claimed_by=alive)
+    # Started a minute ago by a worker silent for longer than PUNCTUAL_WORKER_DEAD_AFTER, never
+    # expanded: that worker died mid-run, so the batch takes it up.
+    worker_heartbeat(world, crashed, seen_ago_s=world.settings.worker_dead_after_s + 5)
+    abandoned = insert_runs(world, sid, 1, first=10, status="running", started_ago_s=60, claimed_by=crashed)
     fresh = insert_runs(world, sid, 5, first=20)
     # A run whose command fails (nothing listens on port 9) fails alone: the rest of its batch goes on.
     broken_sid = world.schedule({"type": "webhook", "url": f"{http_sink.url}/skip"},
@@ -92,7 +102,7 @@ def test_a_batch_skips_runs_already_started_and_takes_up_runs_whose_worker_died(
     broken = insert_runs(world, broken_sid, 1, first=30)
     busy_before = runs(world, busy)
 
-    fire_batch(world, [*busy, *abandoned, *fresh[:2], *broken, *fresh[2:]], TASK_EXECUTE_BATCH)
+    fire_batch(world, [*busy, *abandoned, *fresh[:2], *broken, *fresh[2:]], TASK_EXECUTE_RUNS)
     for run_id in [*fresh, *abandoned]:
         assert world.wait_run(run_id, timeout=60)["status"] == "complete"
     assert world.wait_run(broken[0], timeout=60)["status"] == "failed"

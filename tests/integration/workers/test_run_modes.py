@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import json
 
-from shared.celery_app import RUNS_QUEUE, TASK_EXECUTE_RUN
+from shared.celery_app import RUNS_QUEUE, TASK_EXECUTE_RUNS
 from tests.integration.workers.conftest import World, parse_mail
 from tests.processes import wait_for
 from tests.servers import HttpSink, SmtpSink
@@ -104,13 +104,13 @@ def test_per_subscriber_email_personalises_each_message(world: World, smtp_sink:
 
 
 def test_per_subscriber_fans_out_over_many_chunks(world: World, http_sink: HttpSink) -> None:
-    users = world.users(120)
+    users = world.users(450)
     sid = world.schedule({"type": "webhook", "url": f"{http_sink.url}/many"}, run_mode="per_subscriber",
                          subscribers=users)
     run = world.wait_run(world.fire(sid), timeout=60)
 
-    assert run["status"] == "complete" and run["deliveries_delivered"] == 120
-    assert run["chunks_total"] == 5  # 25 subscribers a chunk, each chunk a task any worker may take
+    assert run["status"] == "complete" and run["deliveries_delivered"] == 450
+    assert run["chunks_total"] == 5  # 100 subscribers a chunk, each chunk a task any worker may take
     received = {json.loads(r.body)["subscriber"]["id"] for r in http_sink.requests}
     assert received == {str(u) for u in users}
 
@@ -120,7 +120,7 @@ def test_redelivered_run_message_never_duplicates_deliveries(world: World, http_
     sid = world.schedule({"type": "email"}, subscribers=users, fan_out=True)
     run_id = world.fire(sid)
     for _ in range(3):  # the same run published again, as a redelivery after a lost ack would
-        world.broker.send_task(TASK_EXECUTE_RUN, args=[str(run_id)], queue=RUNS_QUEUE)
+        world.broker.send_task(TASK_EXECUTE_RUNS, args=[[str(run_id)]], queue=RUNS_QUEUE)
     run = world.wait_run(run_id)
 
     assert run["deliveries_total"] == 2 and len(world.deliveries(run_id)) == 2
