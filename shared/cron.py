@@ -4,8 +4,9 @@ Pure: `now`/`after` are always arguments; nothing here reads the clock. Results 
 
 Division of labour: shared.cron_dialect parses and validates both dialects and translates a spec
 into 5-field Unix expressions; croniter does the cron arithmetic (the next matching naive wall
-time, `_next_wall`); this module filters by the AWS year field, applies the DST rules below on top
-of croniter's wall times, and memoizes.
+time, `_next_wall`), except for the `15W`/`LW` days, which shared.cron_calendar finds; this module
+filters by the AWS year field, applies the DST rules below on top of those wall times, and
+memoizes.
 
 DST rules (see DESIGN.md, "Time semantics"):
 - A fixed-time expression (no `*` in its minute or hour field) names wall-clock slots. Each slot
@@ -35,6 +36,7 @@ from functools import lru_cache
 from cron_descriptor import ExpressionDescriptor, Options
 from croniter import CroniterBadDateError, croniter
 
+from shared.cron_calendar import next_weekday_rule_wall
 from shared.cron_dialect import (
     INVALID_EXPRESSION,
     CronSpec,
@@ -321,14 +323,14 @@ def _skip_quiet_segments(
 def _next_wall(spec: CronSpec, low: int) -> int | None:
     """First matching wall time (seconds, minute-aligned) at or after `low`; croniter searches, we filter years."""
     if spec.years is None:
-        wall = _croniter_next(spec.expression, low)
+        wall = _next_match(spec, low)
         return wall if wall is not None and _year_of(wall) <= _LAST_YEAR else None
     years = spec.years
     index = bisect_left(years, _year_of(low))
     while index < len(years):
         # Restart croniter at Jan 1 of the next allowed year; a match in a year the field does not
         # allow sends us on to the first allowed year after it.
-        wall = _croniter_next(spec.expression, max(low, _year_start(years[index])))
+        wall = _next_match(spec, max(low, _year_start(years[index])))
         if wall is None:
             return None
         year = _year_of(wall)
@@ -336,6 +338,13 @@ def _next_wall(spec: CronSpec, low: int) -> int | None:
         if index < len(years) and years[index] == year:
             return wall
     return None
+
+
+def _next_match(spec: CronSpec, low: int) -> int | None:
+    """First wall time ≥ `low` matched by croniter's searches or by the spec's `15W`/`LW` day, years aside."""
+    found = [wall for wall in (_croniter_next(spec.expression, low), next_weekday_rule_wall(spec, low))
+             if wall is not None]
+    return min(found, default=None)
 
 
 def _croniter_next(expression: str, low: int) -> int | None:
