@@ -16,6 +16,10 @@ DST rules (see DESIGN.md, "Time semantics"):
 - A wildcard expression follows real time: it fires at every instant whose wall time matches, so
   twice in a repeated hour and never inside a gap.
 
+Time zones: `validate_timezone` (shared.timezones) judges a name given as input and refuses the
+tz database's legacy abbreviations (`EST`); the engine itself takes any name in the database, so a
+schedule stored with one before keeps firing.
+
 Internally instants and wall times are integer seconds since 1970-01-01 (wall = instant + UTC
 offset). Offset changes are found by sampling the zone every 3 days and bisecting; this relies
 on no zone changing its offset twice within 3 days (true for all of tzdb since 1970, where the
@@ -47,6 +51,7 @@ from shared.cron_dialect import (
     parse_cron,
 )
 from shared.errors import InvalidInput
+from shared.timezones import INVALID_TIMEZONE, validate_timezone, zone_named
 
 __all__ = [
     "INVALID_EXPRESSION",
@@ -67,7 +72,6 @@ __all__ = [
     "validate_timezone",
 ]
 
-INVALID_TIMEZONE = "timezone: Time zone must be IANA valid."
 NEVER_RUNS_AGAIN = "cron_expression: Schedule will never run again"
 SLOT = timedelta(minutes=15)
 
@@ -81,7 +85,6 @@ _LOOKBACK = _DAY
 _MIN_INSTANT = (date(2, 1, 1).toordinal() - _EPOCH_ORDINAL) * _DAY
 _LAST_YEAR = 9998
 _UNIX_SEARCH_YEARS = 401  # the Gregorian calendar, weekdays included, repeats every 400 years
-_NOT_ZONES = frozenset({"localtime", "posixrules"})
 _LATEST_ANSWERS_MAX = 65536
 # (expression, zone) -> (after, fire, fire as datetime) of the latest computation, in seconds.
 _latest_answers: dict[tuple[str, str], tuple[int, int | None, datetime | None]] = {}
@@ -108,21 +111,6 @@ def dialect_of(expression: str) -> Dialect:
     return parse_expression(expression).dialect
 
 
-@lru_cache(maxsize=1)
-def _zone_names() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones()) - _NOT_ZONES
-
-
-def validate_timezone(name: str) -> zoneinfo.ZoneInfo:
-    """The ZoneInfo for an IANA name; raises InvalidInput (`timezone: ...`) if unknown."""
-    if not isinstance(name, str) or name not in _zone_names():
-        raise InvalidInput(INVALID_TIMEZONE)
-    try:
-        return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError) as error:
-        raise InvalidInput(INVALID_TIMEZONE) from error
-
-
 def validate_schedule(expression: str, timezone: str, now: datetime) -> datetime:
     """First fire time after `now`; raises InvalidInput for a bad expression or zone, or one that never fires again."""
     parse_expression(expression)
@@ -137,7 +125,7 @@ def next_fire_time(expression: str, timezone: str, after: datetime) -> datetime 
     """First fire time strictly after `after` (UTC-aware), None if never again; raises InvalidInput."""
     if not isinstance(expression, str) or not isinstance(timezone, str):
         parse_expression(expression)
-        validate_timezone(timezone)
+        zone_named(timezone)
     seconds = _to_seconds(after)
     key = (expression, timezone)
     known = _latest_answers.get(key)
@@ -168,7 +156,7 @@ def _collect(
     expression: str, timezone: str, after: datetime, until: datetime | None, limit: int
 ) -> list[datetime]:
     parse_expression(expression)
-    validate_timezone(timezone)
+    zone_named(timezone)
     found: list[datetime] = []
     current: datetime | None = after
     while len(found) < limit and current is not None:
@@ -252,7 +240,7 @@ def _to_seconds(moment: datetime) -> int:
 @lru_cache(maxsize=65536)
 def _next_fire_cached(expression: str, timezone_name: str, after: int) -> datetime | None:
     spec = parse_expression(expression)
-    zone = validate_timezone(timezone_name)
+    zone = zone_named(timezone_name)
     start = max(after + 1, _MIN_INSTANT)
     if start >= _year_start(_LAST_YEAR + 1) - _DAY:
         return None

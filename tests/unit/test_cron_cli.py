@@ -71,6 +71,8 @@ def test_stops_early_when_the_schedule_ends() -> None:
     [
         (["61 * * * *"], f"error: {INVALID} (minute 61 out of range 0-59)"),
         (["0 9 * * *", "--timezone", "Mars/Olympus"], "error: timezone: Time zone must be IANA valid."),
+        (["0 9 * * *", "--timezone", "EST"],
+         'error: timezone: The timezone EST is not supported. Use e.g. "America/New_York" instead of "EST"'),
         (["0 9 * * *", "--after", "yesterday"], "error: after: must be an RFC 3339 timestamp with offset"),
         (["0 9 * * *", "--count", "0"], "error: count: must be a whole number from 1 to 1000"),
         (["0 9 * * *", "--count", "1001"], "error: count: must be a whole number from 1 to 1000"),

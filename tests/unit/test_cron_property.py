@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from shared.cron import fire_times_between, next_fire_time, parse_expression, validate_execute_at, validate_timezone
 from shared.errors import InvalidInput
+from shared.timezones import LEGACY_ZONES
 
 for _name, _examples in (("cron-default", 150), ("fuzz", 2000)):
     settings.register_profile(
@@ -393,9 +394,12 @@ def test_any_text_as_zone_is_a_zone_or_the_timezone_error(text: str) -> None:
     try:
         zone = validate_timezone(text)
     except InvalidInput as error:
-        assert error.detail == "timezone: Time zone must be IANA valid."
+        if text in LEGACY_ZONES:
+            assert error.detail.startswith(f"timezone: The timezone {text} is not supported. Use e.g. ")
+        else:
+            assert error.detail == "timezone: Time zone must be IANA valid."
         return
-    assert zone.key == text
+    assert zone.key == text and text not in LEGACY_ZONES
 
 
 @settings(settings.get_profile(PROFILE), max_examples=3000 if FUZZ else 200)
