@@ -29,6 +29,8 @@ _PUBLIC_FIELDS = {
 _REQUIRED = {"email": (), "sftp": ("host", "username", "host_key"), "webhook": ("url",), "slack": ("url",)}
 _HOST_KEY = re.compile(r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+={0,3}( .*)?$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+# C0 controls, DEL, C1 controls and the Unicode line and paragraph separators.
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _SFTP_DEFAULTS: dict[str, Any] = {"port": 22, "directory": "/", "filename_template": "{schedule}-{date}-{run}.{ext}"}
 
 # Options each format understands, with what a value must be; anything else is incompatible.
@@ -197,12 +199,16 @@ def check_retry(max_attempts: int, base_delay_s: float, max_delay_s: float) -> N
         raise InvalidInput("retry.base_delay_s: Must not exceed retry.max_delay_s")
 
 
-def normalize_emails(emails: Iterable[Any]) -> list[str]:
-    """Valid addresses, trimmed, de-duplicated case-insensitively in order; raises InvalidInput."""
+def normalize_emails(emails: Iterable[Any], field: str = "emails") -> list[str]:
+    """Valid addresses, trimmed, de-duplicated case-insensitively in order; raises InvalidInput (`<field>: ...`)."""
     seen: dict[str, str] = {}
     for email in emails:
+        if isinstance(email, str) and _CONTROL_CHARACTERS.search(email):
+            # Checked before trimming: a line break or NUL at either end must not be trimmed into a
+            # valid-looking address (header injection, or a different mailbox than the one shown).
+            raise InvalidInput(f"{field}: Invalid email address (control characters are not allowed)")
         if not isinstance(email, str) or len(email.strip()) > 320 or not _EMAIL.match(email.strip()):
-            raise InvalidInput("emails: Invalid email address")
+            raise InvalidInput(f"{field}: Invalid email address")
         seen.setdefault(email.strip().lower(), email.strip())
     return list(seen.values())
 
