@@ -4,8 +4,9 @@ Pure: `now`/`after` are always arguments; nothing here reads the clock. Results 
 
 Division of labour: shared.cron_dialect parses and validates both dialects and translates a spec
 into 5-field Unix expressions; croniter does the cron arithmetic (the next matching naive wall
-time, `_next_wall`); this module filters by the AWS year field, applies the DST rules below on top
-of croniter's wall times, and memoizes.
+time, `_next_wall`), except for the `15W`/`LW` days, which shared.cron_calendar finds; this module
+filters by the AWS year field, applies the DST rules below on top of those wall times, and
+memoizes.
 
 DST rules (see DESIGN.md, "Time semantics"):
 - A fixed-time expression (no `*` in its minute or hour field) names wall-clock slots. Each slot
@@ -14,6 +15,10 @@ DST rules (see DESIGN.md, "Time semantics"):
   gap (several skipped slots collapse into that one firing).
 - A wildcard expression follows real time: it fires at every instant whose wall time matches, so
   twice in a repeated hour and never inside a gap.
+
+Time zones: `validate_timezone` (shared.timezones) judges a name given as input and refuses the
+tz database's legacy abbreviations (`EST`); the engine itself takes any name in the database, so a
+schedule stored with one before keeps firing.
 
 Internally instants and wall times are integer seconds since 1970-01-01 (wall = instant + UTC
 offset). Offset changes are found by sampling the zone every 3 days and bisecting; this relies
@@ -35,6 +40,7 @@ from functools import lru_cache
 from cron_descriptor import ExpressionDescriptor, Options
 from croniter import CroniterBadDateError, croniter
 
+from shared.cron_calendar import next_weekday_rule_wall
 from shared.cron_dialect import (
     INVALID_EXPRESSION,
     CronSpec,
@@ -45,6 +51,7 @@ from shared.cron_dialect import (
     parse_cron,
 )
 from shared.errors import InvalidInput
+from shared.timezones import INVALID_TIMEZONE, validate_timezone, zone_named
 
 __all__ = [
     "INVALID_EXPRESSION",
@@ -65,7 +72,6 @@ __all__ = [
     "validate_timezone",
 ]
 
-INVALID_TIMEZONE = "timezone: Time zone must be IANA valid."
 NEVER_RUNS_AGAIN = "cron_expression: Schedule will never run again"
 SLOT = timedelta(minutes=15)
 
@@ -79,7 +85,6 @@ _LOOKBACK = _DAY
 _MIN_INSTANT = (date(2, 1, 1).toordinal() - _EPOCH_ORDINAL) * _DAY
 _LAST_YEAR = 9998
 _UNIX_SEARCH_YEARS = 401  # the Gregorian calendar, weekdays included, repeats every 400 years
-_NOT_ZONES = frozenset({"localtime", "posixrules"})
 _LATEST_ANSWERS_MAX = 65536
 # (expression, zone) -> (after, fire, fire as datetime) of the latest computation, in seconds.
 _latest_answers: dict[tuple[str, str], tuple[int, int | None, datetime | None]] = {}
@@ -106,21 +111,6 @@ def dialect_of(expression: str) -> Dialect:
     return parse_expression(expression).dialect
 
 
-@lru_cache(maxsize=1)
-def _zone_names() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones()) - _NOT_ZONES
-
-
-def validate_timezone(name: str) -> zoneinfo.ZoneInfo:
-    """The ZoneInfo for an IANA name; raises InvalidInput (`timezone: ...`) if unknown."""
-    if not isinstance(name, str) or name not in _zone_names():
-        raise InvalidInput(INVALID_TIMEZONE)
-    try:
-        return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError) as error:
-        raise InvalidInput(INVALID_TIMEZONE) from error
-
-
 def validate_schedule(expression: str, timezone: str, now: datetime) -> datetime:
     """First fire time after `now`; raises InvalidInput for a bad expression or zone, or one that never fires again."""
     parse_expression(expression)
@@ -135,7 +125,7 @@ def next_fire_time(expression: str, timezone: str, after: datetime) -> datetime 
     """First fire time strictly after `after` (UTC-aware), None if never again; raises InvalidInput."""
     if not isinstance(expression, str) or not isinstance(timezone, str):
         parse_expression(expression)
-        validate_timezone(timezone)
+        zone_named(timezone)
     seconds = _to_seconds(after)
     key = (expression, timezone)
     known = _latest_answers.get(key)
@@ -166,7 +156,7 @@ def _collect(
     expression: str, timezone: str, after: datetime, until: datetime | None, limit: int
 ) -> list[datetime]:
     parse_expression(expression)
-    validate_timezone(timezone)
+    zone_named(timezone)
     found: list[datetime] = []
     current: datetime | None = after
     while len(found) < limit and current is not None:
@@ -250,7 +240,7 @@ def _to_seconds(moment: datetime) -> int:
 @lru_cache(maxsize=65536)
 def _next_fire_cached(expression: str, timezone_name: str, after: int) -> datetime | None:
     spec = parse_expression(expression)
-    zone = validate_timezone(timezone_name)
+    zone = zone_named(timezone_name)
     start = max(after + 1, _MIN_INSTANT)
     if start >= _year_start(_LAST_YEAR + 1) - _DAY:
         return None
@@ -321,14 +311,14 @@ def _skip_quiet_segments(
 def _next_wall(spec: CronSpec, low: int) -> int | None:
     """First matching wall time (seconds, minute-aligned) at or after `low`; croniter searches, we filter years."""
     if spec.years is None:
-        wall = _croniter_next(spec.expression, low)
+        wall = _next_match(spec, low)
         return wall if wall is not None and _year_of(wall) <= _LAST_YEAR else None
     years = spec.years
     index = bisect_left(years, _year_of(low))
     while index < len(years):
         # Restart croniter at Jan 1 of the next allowed year; a match in a year the field does not
         # allow sends us on to the first allowed year after it.
-        wall = _croniter_next(spec.expression, max(low, _year_start(years[index])))
+        wall = _next_match(spec, max(low, _year_start(years[index])))
         if wall is None:
             return None
         year = _year_of(wall)
@@ -336,6 +326,13 @@ def _next_wall(spec: CronSpec, low: int) -> int | None:
         if index < len(years) and years[index] == year:
             return wall
     return None
+
+
+def _next_match(spec: CronSpec, low: int) -> int | None:
+    """First wall time ≥ `low` matched by croniter's searches or by the spec's `15W`/`LW` day, years aside."""
+    found = [wall for wall in (_croniter_next(spec.expression, low), next_weekday_rule_wall(spec, low))
+             if wall is not None]
+    return min(found, default=None)
 
 
 def _croniter_next(expression: str, low: int) -> int | None:

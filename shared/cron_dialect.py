@@ -7,9 +7,16 @@ year field stays ours (shared.cron filters by it).
 Day fields. A field that starts with `*` or is `?` is unrestricted in the classic (Vixie) sense:
 the day then matches when both fields match (the unrestricted one always does, unless it is a
 stepped wildcard like `*/2`). When neither starts with `*` or `?`, a day matches when either
-field matches (classic cron OR). AWS requires one of the two day fields to be `?`; we are
-lenient and apply the Unix rule to AWS too, so `0 */6 * * ? *`, `0 9 * * MON *` and even
-`0 9 1 * MON *` (day 1 OR Monday) are accepted. `?` is also accepted in a Unix day field, as `*`.
+field matches (classic cron OR); `1-31` or `0-6` count as restricted although they name every
+day. AWS requires one of the two day fields to be `?`; we are lenient and apply the Unix rule to
+AWS too, so `0 */6 * * ? *`, `0 9 * * MON *` and even `0 9 1 * MON *` (day 1 OR Monday) are
+accepted. `?` is also accepted in a Unix day field, as `*`.
+
+`NW` (the weekday nearest day N, never in another month) and `LW` (the last weekday) must be the
+whole day-of-month field, as in Quartz and EventBridge. croniter cannot express them as we read
+them (it has no `LW`, and it moves `31W` to the 30th in a 30-day month where we skip the month,
+as plain `31` does), so they are left out of the croniter translation and shared.cron_calendar
+evaluates them.
 """
 
 from __future__ import annotations
@@ -39,6 +46,8 @@ WEEKDAY_NAMES = {name: number for number, name in enumerate(("SUN", "MON", "TUE"
 _ELEMENT = re.compile(r"(?:(\*)|([0-9A-Z]+)(?:-([0-9A-Z]+))?)(?:/([0-9]+))?")
 _NTH_WEEKDAY = re.compile(r"([0-9A-Z]+)#([0-9]+)")
 _LAST_WEEKDAY = re.compile(r"([0-9]+|[A-Z]{3})L")
+_NEAREST_WEEKDAY = re.compile(r"([0-9]+)W")
+_THROUGH_SUNDAY = re.compile(r"([0-9A-Z]+)-SUN(/[0-9]+)?")
 _MAX_DIGITS = 4
 
 
@@ -71,6 +80,8 @@ class CronSpec:
     hours: tuple[int, ...]
     days_of_month: frozenset[int]
     last_day_of_month: bool
+    nearest_weekday_to: int | None  # `15W`: the weekday nearest the 15th
+    last_weekday_of_month: bool  # `LW`
     months: tuple[int, ...]
     days_of_week: frozenset[int]
     nth_days_of_week: frozenset[tuple[int, int]]
@@ -107,7 +118,7 @@ def parse_cron(expression: str) -> CronSpec:
     minute, hour, dom, month, dow = fields[:5]
     minutes = _parse_field(minute, _MINUTE.name)
     hours = _parse_field(hour, _HOUR.name)
-    days_of_month, last_day = _parse_day_of_month(dom)
+    days_of_month, last_day, nearest, last_weekday = _parse_day_of_month(dom)
     months = _parse_field(month, _MONTH.name)
     weekdays, nth, last_weekdays = _parse_day_of_week(dow, dialect)
     years = None if dialect == "unix" or fields[5] == "*" else _parse_field(fields[5], _YEAR.name)
@@ -119,6 +130,8 @@ def parse_cron(expression: str) -> CronSpec:
         hours=hours,
         days_of_month=days_of_month,
         last_day_of_month=last_day,
+        nearest_weekday_to=nearest,
+        last_weekday_of_month=last_weekday,
         months=months,
         days_of_week=weekdays,
         nth_days_of_week=nth,
@@ -135,9 +148,16 @@ def _unrestricted(text: str) -> bool:
 
 # Fields repeat across expressions far more than whole expressions do, so each is cached alone.
 @lru_cache(maxsize=2048)
-def _parse_day_of_month(text: str) -> tuple[frozenset[int], bool]:
+def _parse_day_of_month(text: str) -> tuple[frozenset[int], bool, int | None, bool]:
     if text == "?":
-        return frozenset(range(1, 32)), False
+        return frozenset(range(1, 32)), False, None, False
+    if text == "LW":
+        return frozenset(), False, None, True
+    if match := _NEAREST_WEEKDAY.fullmatch(text):
+        day = _checked(_number(match.group(1), _DAY_OF_MONTH.name), _DAY_OF_MONTH, _DAY_OF_MONTH.high)
+        return frozenset(), False, day, False
+    if "W" in text:
+        raise invalid("W takes one day and must be the whole day-of-month field (15W or LW)")
     days: set[int] = set()
     last = False
     for element in _elements(text, _DAY_OF_MONTH):
@@ -145,7 +165,7 @@ def _parse_day_of_month(text: str) -> tuple[frozenset[int], bool]:
             last = True
         else:
             days |= _parse_element(element, _DAY_OF_MONTH)
-    return frozenset(days), last
+    return frozenset(days), last, None, False
 
 
 @lru_cache(maxsize=2048)
@@ -167,16 +187,28 @@ def _parse_day_of_week(
         elif match := _LAST_WEEKDAY.fullmatch(element):
             last.add(_to_weekday(_checked(_value(match.group(1), rule), rule, rule.high), dialect))
         else:
-            # An open range (`*`, `3/2`) ends on Saturday: only an explicit 7 means Sunday in Unix
-            # (`7/2` is just Sunday).
-            high = 6 if dialect == "unix" else 7
-            values = _parse_element(element, _FieldRule(rule.name, rule.low, high, rule.names), rule.high)
-            weekdays |= {_to_weekday(value, dialect) for value in values}
+            weekdays |= {_to_weekday(value, dialect) for value in _weekday_values(element, rule, dialect)}
     return frozenset(weekdays), frozenset(nth), frozenset(last)
 
 
+def _weekday_values(element: str, rule: _FieldRule, dialect: Dialect) -> set[int]:
+    """Day-of-week numbers (in the dialect's numbering, Sunday possibly past Saturday) of one element."""
+    # An open range (`*`, `3/2`) ends on Saturday: only an explicit 7 means Sunday in Unix
+    # (`7/2` is just Sunday).
+    high = 6 if dialect == "unix" else 7
+    explicit_high = rule.high
+    through_sunday = _THROUGH_SUNDAY.fullmatch(element)
+    sunday = rule.names["SUN"] if rule.names else 0
+    if through_sunday and _checked(_value(through_sunday.group(1), rule), rule, rule.high) != sunday:
+        # `MON-SUN` as users write it: Sunday by name ends a range at the end of the week instead
+        # of reversing it (Unix numbers it 7 there; AWS, whose week is 1-7, numbers it 8).
+        explicit_high = 7 if dialect == "unix" else 8
+        element = f"{through_sunday.group(1)}-{explicit_high}{through_sunday.group(2) or ''}"
+    return _parse_element(element, _FieldRule(rule.name, rule.low, high, rule.names), explicit_high)
+
+
 def _to_weekday(value: int, dialect: Dialect) -> int:
-    return value % 7 if dialect == "unix" else value - 1
+    return value % 7 if dialect == "unix" else (value - 1) % 7
 
 
 @lru_cache(maxsize=2048)
@@ -262,7 +294,11 @@ def _descriptor_weekday(element: str) -> str:
 
 
 def croniter_expressions(spec: CronSpec) -> tuple[str, ...]:
-    """Unix expressions for croniter (with day_or=False) that together match what the spec does, year aside."""
+    """Unix expressions for croniter (with day_or=False) that together match what the spec does, year and W aside.
+
+    The days a `15W`/`LW` day-of-month names are not among them (see the module docstring): with
+    such a field and an unrestricted day-of-week this is empty.
+    """
     # Built from the parsed value sets, never from the user's text: croniter reads some spellings
     # differently from us (`JAN-JAN` is its whole year, a 6th field its seconds) and AWS numbers
     # weekdays from 1. Each expression is an AND of its day fields (day_or=False); our OR of the two
@@ -281,10 +317,12 @@ def croniter_expressions(spec: CronSpec) -> tuple[str, ...]:
     special += [f"l{weekday}" for weekday in sorted(spec.last_days_of_week)]
     if special:
         weekday_parts.append(",".join(special))
+    by_weekday_rule = spec.nearest_weekday_to is not None or spec.last_weekday_of_month
+    dom_parts = [] if by_weekday_rule else [dom]
     if spec.either_day_matches:
-        days = [(dom, "*")] + [("*", weekdays) for weekdays in weekday_parts]
+        days = [(dom_text, "*") for dom_text in dom_parts] + [("*", weekdays) for weekdays in weekday_parts]
     else:
-        days = [(dom, weekdays) for weekdays in weekday_parts]
+        days = [(dom_text, weekdays) for dom_text in dom_parts for weekdays in weekday_parts]
     return tuple(dict.fromkeys(f"{minute} {hour} {dom_text} {month} {dow}" for dom_text, dow in days))
 
 

@@ -17,7 +17,7 @@ from uuid import UUID
 from shared.errors import InvalidInput
 
 DESTINATION_TYPES = ("email", "sftp", "webhook", "slack")
-FORMATS = ("json", "csv", "xlsx", "html", "text")
+FORMATS = ("json", "csv", "xlsx", "html", "text", "pdf", "png")
 ALERT_CONDITIONS = ("results_present", "results_changed")
 SECRET_FIELDS = {"email": (), "sftp": ("password", "private_key"), "webhook": ("secret",), "slack": ()}
 _PUBLIC_FIELDS = {
@@ -29,16 +29,23 @@ _PUBLIC_FIELDS = {
 _REQUIRED = {"email": (), "sftp": ("host", "username", "host_key"), "webhook": ("url",), "slack": ("url",)}
 _HOST_KEY = re.compile(r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+={0,3}( .*)?$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+# C0 controls, DEL, C1 controls and the Unicode line and paragraph separators.
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _SFTP_DEFAULTS: dict[str, Any] = {"port": 22, "directory": "/", "filename_template": "{schedule}-{date}-{run}.{ext}"}
 
-# Options each format understands; anything else is incompatible with the format.
+# Options each format understands, with what a value must be; anything else is incompatible.
 FORMAT_OPTIONS: dict[str, dict[str, str]] = {
     "json": {"indent": "an integer between 0 and 8"},
-    "csv": {"delimiter": "a single character", "include_header": "a boolean"},
-    "xlsx": {"sheet_name": "a string of 1 to 31 characters", "include_header": "a boolean"},
+    "csv": {"delimiter": "a single printable character or a tab, not a double quote",
+            "include_header": "a boolean"},
+    "xlsx": {"sheet_name": "a string of 1 to 31 characters without []:*?/\\", "include_header": "a boolean"},
     "html": {"title": "a string of at most 255 characters"},
     "text": {},
+    "pdf": {"hide_title": "a boolean", "orientation": "one of: portrait, landscape",
+            "page_size": "one of: A3, A4, A5, Letter, Legal"},
+    "png": {"hide_title": "a boolean", "width": "an integer between 320 and 4000, in pixels"},
 }
+PAGE_SIZES = ("a3", "a4", "a5", "letter", "legal")
 
 
 @dataclass(frozen=True)
@@ -125,8 +132,12 @@ def merge_secrets(kind: str, new: Mapping[str, str], stored: Mapping[str, Any], 
 
 def check_format_options(fmt: str, options: Mapping[str, Any]) -> dict[str, Any]:
     """Return options if every one is understood by the format and well typed; raises InvalidInput."""
+    if not isinstance(options, Mapping):
+        raise InvalidInput("format_options: Must be an object")
     known = FORMAT_OPTIONS[fmt]
     for key, value in options.items():
+        if key == "hide_title" and key not in known:
+            raise InvalidInput("format_options: hide_title can only be used with PDF or PNG formats")
         if key not in known:
             supported = ", ".join(known) or "none"
             raise InvalidInput(f"format_options: Option {key} is not compatible with format {fmt} "
@@ -136,16 +147,25 @@ def check_format_options(fmt: str, options: Mapping[str, Any]) -> dict[str, Any]
     return dict(options)
 
 
+def _whole(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
 def _option_ok(key: str, value: Any) -> bool:
-    if key == "indent":
-        return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 8
-    if key == "delimiter":
-        return isinstance(value, str) and len(value) == 1 and value not in "\r\n\""
-    if key == "include_header":
-        return isinstance(value, bool)
-    if key == "sheet_name":
-        return isinstance(value, str) and 1 <= len(value) <= 31 and not set(value) & set("[]:*?/\\")
-    return isinstance(value, str) and len(value) <= 255
+    checks = {
+        "indent": lambda: _whole(value, 0, 8),
+        "delimiter": lambda: (isinstance(value, str) and len(value) == 1 and value != '"'
+                              and (value == "\t" or value.isprintable())),
+        "include_header": lambda: isinstance(value, bool),
+        "hide_title": lambda: isinstance(value, bool),
+        "sheet_name": lambda: (isinstance(value, str) and 1 <= len(value) <= 31
+                               and not set(value) & set("[]:*?/\\") and value.strip() != ""),
+        "orientation": lambda: value in ("portrait", "landscape"),
+        "page_size": lambda: isinstance(value, str) and value.lower() in PAGE_SIZES,
+        "width": lambda: _whole(value, 320, 4000),
+    }
+    check = checks.get(key)
+    return check() if check else isinstance(value, str) and len(value) <= 255
 
 
 def check_filters(filters: Mapping[str, Any], filter_keys: Sequence[str]) -> dict[str, Any]:
@@ -179,12 +199,16 @@ def check_retry(max_attempts: int, base_delay_s: float, max_delay_s: float) -> N
         raise InvalidInput("retry.base_delay_s: Must not exceed retry.max_delay_s")
 
 
-def normalize_emails(emails: Iterable[Any]) -> list[str]:
-    """Valid addresses, trimmed, de-duplicated case-insensitively in order; raises InvalidInput."""
+def normalize_emails(emails: Iterable[Any], field: str = "emails") -> list[str]:
+    """Valid addresses, trimmed, de-duplicated case-insensitively in order; raises InvalidInput (`<field>: ...`)."""
     seen: dict[str, str] = {}
     for email in emails:
+        if isinstance(email, str) and _CONTROL_CHARACTERS.search(email):
+            # Checked before trimming: a line break or NUL at either end must not be trimmed into a
+            # valid-looking address (header injection, or a different mailbox than the one shown).
+            raise InvalidInput(f"{field}: Invalid email address (control characters are not allowed)")
         if not isinstance(email, str) or len(email.strip()) > 320 or not _EMAIL.match(email.strip()):
-            raise InvalidInput("emails: Invalid email address")
+            raise InvalidInput(f"{field}: Invalid email address")
         seen.setdefault(email.strip().lower(), email.strip())
     return list(seen.values())
 

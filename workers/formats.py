@@ -1,4 +1,16 @@
-"""Formats: render a command's content into an artifact body (json, csv, xlsx, html, text)."""
+"""Formats: render a command's content into an artifact body (json, csv, xlsx, html, text, pdf, png).
+
+A schedule's `format_options` (validated by shared.schedule_rules.check_format_options) are
+applied here, and its name titles the pdf and png formats.
+
+Content and format. Rows and documents render in any format. A template's text is delivered as
+its own html or text, except in pdf and png, which draw it. A blob (an http command's response)
+whose content type is JSON is parsed and rendered in the asked format (a json format keeps the
+bytes as they came unless `indent` asks to re-indent them); a JSON body that does not parse
+fails the run, as it cannot be shown as a table. A blob of any other type (a renderer's PDF,
+an image) passes through unchanged with its own content type: it cannot be converted, and its
+bytes are what the renderer meant to send.
+"""
 
 from __future__ import annotations
 
@@ -8,21 +20,28 @@ import decimal
 import html
 import io
 import json
-import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from workers.commands.base import Blob, Content, Document, Rows, Text
+from workers.commands.base import Blob, CommandError, Content, Document, Rows, Text
+from workers.pdf_format import render_pdf
+from workers.png_format import render_png
+from workers.tabular import as_rows, cell_text, html_to_text, json_default
 
-# A spreadsheet treats a cell starting with one of these as a formula (CSV/formula injection).
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-EXTENSIONS = {"json": "json", "csv": "csv", "xlsx": "xlsx", "html": "html", "text": "txt"}
+# A spreadsheet treats text whose first non-blank character is one of these as a formula (CSV
+# injection, OWASP); the full-width forms too, which some spreadsheets fold to the ASCII ones.
+FORMULA_STARTS = frozenset("=+-@\uff1d\uff0b\uff0d\uff20")
+EXTENSIONS = {"json": "json", "csv": "csv", "xlsx": "xlsx", "html": "html", "text": "txt", "pdf": "pdf",
+              "png": "png"}
 CONTENT_TYPES = {
     "json": "application/json",
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "html": "text/html; charset=utf-8",
     "text": "text/plain; charset=utf-8",
+    "pdf": "application/pdf",
+    "png": "image/png",
 }
 _BLOB_EXTENSIONS = {"application/json": "json", "text/csv": "csv", "text/html": "html", "text/plain": "txt",
                     "application/pdf": "pdf", "image/png": "png", "image/jpeg": "jpg",
@@ -37,60 +56,34 @@ class Rendered:
     row_count: int | None  # None: the content has no notion of rows
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, decimal.Decimal | uuid.UUID):
-        return str(value)
-    if isinstance(value, bytes | memoryview):
-        return bytes(value).hex()
-    return str(value)
-
-
 def neutralise_cell(value: Any) -> Any:
-    """Prefix text a spreadsheet would run as a formula with a quote (pure)."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+    """Prefix text a spreadsheet would run as a formula with a quote; numbers and other values stay (pure)."""
+    if isinstance(value, str) and (value.startswith(("\t", "\r")) or value.lstrip()[:1] in FORMULA_STARTS):
         return "'" + value
     return value
 
 
-def _as_rows(content: Rows | Document) -> Rows:
-    if isinstance(content, Rows):
-        return content
-    data = content.data
-    if isinstance(data, list) and all(isinstance(item, dict) for item in data):
-        columns = list(dict.fromkeys(k for item in data for k in item))
-        return Rows(columns, [tuple(item.get(c) for c in columns) for item in data])
-    if isinstance(data, dict):
-        return Rows(list(data), [tuple(data.values())])
-    return Rows(["value"], [(data,)])
-
-
-def _cell_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, dict | list):
-        return json.dumps(value, default=_json_default)
-    return _json_default(value) if not isinstance(value, str) else value
-
-
-def render_csv(rows: Rows) -> bytes:
-    """CSV with a header row, formula injection neutralised."""
+def render_csv(rows: Rows, options: Mapping[str, Any] | None = None) -> bytes:
+    """CSV (header unless include_header is false, `delimiter`), text that looks like a formula neutralised."""
+    options = options or {}
     out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow([neutralise_cell(c) for c in rows.columns])
+    writer = csv.writer(out, delimiter=options.get("delimiter", ","))
+    if options.get("include_header", True):
+        writer.writerow([neutralise_cell(str(c)) for c in rows.columns])
     for row in rows.rows:
-        writer.writerow([neutralise_cell(_cell_text(v)) for v in row])
+        writer.writerow([cell_text(neutralise_cell(v)) for v in row])
     return out.getvalue().encode()
 
 
-def render_xlsx(rows: Rows) -> bytes:
-    """An xlsx workbook with one sheet; text cells that look like formulas are stored as text."""
+def render_xlsx(rows: Rows, options: Mapping[str, Any] | None = None) -> bytes:
+    """An xlsx workbook with one sheet (`sheet_name`); text cells that look like formulas are stored as text."""
     from openpyxl import Workbook
 
+    options = options or {}
     book = Workbook(write_only=True)
-    sheet = book.create_sheet("Results")
-    sheet.append([neutralise_cell(c) for c in rows.columns])
+    sheet = book.create_sheet(options.get("sheet_name", "Results"))
+    if options.get("include_header", True):
+        sheet.append([neutralise_cell(str(c)) for c in rows.columns])
     for row in rows.rows:
         sheet.append([_xlsx_value(v) for v in row])
     out = io.BytesIO()
@@ -105,37 +98,51 @@ def _xlsx_value(value: Any) -> Any:
         return value
     if isinstance(value, decimal.Decimal):
         return float(value)
-    return neutralise_cell(_cell_text(value))
+    return neutralise_cell(cell_text(value))
 
 
-def render_html(rows: Rows) -> bytes:
-    """An HTML table, every value escaped."""
+def render_html(rows: Rows, options: Mapping[str, Any] | None = None, title: str = "") -> bytes:
+    """An HTML table, every value escaped; the `title` option as its heading, the schedule name as its title."""
+    options = options or {}
+    heading = options.get("title")
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in rows.columns)
     body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(_cell_text(v))}</td>" for v in row) + "</tr>" for row in rows.rows
+        "<tr>" + "".join(f"<td>{html.escape(cell_text(v))}</td>" for v in row) + "</tr>" for row in rows.rows
     )
-    return (f"<!doctype html><html><body><table><thead><tr>{head}</tr></thead>"
-            f"<tbody>{body}</tbody></table></body></html>").encode()
+    page_title = html.escape(heading or title)
+    h1 = f"<h1>{html.escape(heading)}</h1>" if heading else ""
+    return (f"<!doctype html><html><head><meta charset=\"utf-8\"><title>{page_title}</title></head><body>{h1}"
+            f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></body></html>").encode()
 
 
 def render_text(rows: Rows) -> bytes:
     """Tab-separated text with a header line."""
     lines = ["\t".join(str(c) for c in rows.columns)]
-    lines += ["\t".join(_cell_text(v).replace("\t", " ").replace("\n", " ") for v in row) for row in rows.rows]
+    lines += ["\t".join(cell_text(v).replace("\t", " ").replace("\n", " ") for v in row) for row in rows.rows]
     return ("\n".join(lines) + "\n").encode()
 
 
-def _rows_json(rows: Rows) -> bytes:
-    return json.dumps([dict(zip(rows.columns, r, strict=False)) for r in rows.rows], default=_json_default).encode()
+def _dump_json(data: Any, options: Mapping[str, Any]) -> bytes:
+    indent = options.get("indent")
+    return json.dumps(data, default=json_default, indent=indent or None).encode()
 
 
 def blob_extension(content_type: str) -> str:
     """A file extension for a content type (bin when unknown)."""
-    return _BLOB_EXTENSIONS.get(content_type.split(";")[0].strip().lower(), "bin")
+    return _BLOB_EXTENSIONS.get(_media_type(content_type), "bin")
+
+
+def _media_type(content_type: str) -> str:
+    return content_type.split(";")[0].strip().lower()
+
+
+def _is_json(content_type: str) -> bool:
+    media = _media_type(content_type)
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
 def _blob_rows(blob: Blob) -> int | None:
-    if blob.content_type.split(";")[0].strip().lower() != "application/json":
+    if not _is_json(blob.content_type):
         return None if blob.body.strip() else 0
     try:
         data = json.loads(blob.body)
@@ -144,20 +151,55 @@ def _blob_rows(blob: Blob) -> int | None:
     return len(data) if isinstance(data, list | dict) else 1
 
 
-def render(content: Content, fmt: str) -> Rendered:
-    """Render content in a schedule's format; text and bytes pass through with their own type."""
+def _render_blob(blob: Blob, fmt: str, options: Mapping[str, Any], title: str) -> Rendered:
+    passed_through = Rendered(blob.content_type, blob_extension(blob.content_type), blob.body, _blob_rows(blob))
+    if not _is_json(blob.content_type) or (fmt == "json" and not options.get("indent")):
+        return passed_through
+    try:
+        data = json.loads(blob.body)
+    except ValueError:
+        if fmt == "json":
+            return passed_through
+        raise CommandError(f"the http command answered {_media_type(blob.content_type)} that is not valid JSON, "
+                           f"so it cannot be rendered as {fmt}") from None
+    return render(Document(data), fmt, options, title)
+
+
+def render(content: Content, fmt: str, options: Mapping[str, Any] | None = None, title: str = "") -> Rendered:
+    """Render content in a schedule's format with its options, `title` (the schedule's name) heading pdf/png.
+
+    Raises CommandError when a JSON blob does not parse and another format was asked.
+    """
+    options = options or {}
     if isinstance(content, Blob):
-        return Rendered(content.content_type, blob_extension(content.content_type), content.body,
-                        _blob_rows(content))
+        return _render_blob(content, fmt, options, title)
     if isinstance(content, Text):
+        if fmt in ("pdf", "png"):
+            text = html_to_text(content.text) if content.html else content.text
+            body = render_pdf(text, options, title) if fmt == "pdf" else render_png(text, options, title)
+            return Rendered(CONTENT_TYPES[fmt], EXTENSIONS[fmt], body, 1 if content.text.strip() else 0)
         kind = "html" if content.html else "text"
         return Rendered(CONTENT_TYPES[kind], EXTENSIONS[kind], content.text.encode(),
                         1 if content.text.strip() else 0)
-    if isinstance(content, Document) and fmt == "json":
-        data = content.data
-        count = len(data) if isinstance(data, list) else 1
-        return Rendered(CONTENT_TYPES["json"], "json", json.dumps(data, default=_json_default).encode(), count)
-    rows = _as_rows(content)
-    renderers = {"json": _rows_json, "csv": render_csv, "xlsx": render_xlsx, "html": render_html,
-                 "text": render_text}
-    return Rendered(CONTENT_TYPES[fmt], EXTENSIONS[fmt], renderers[fmt](rows), len(rows.rows))
+    if fmt == "json":
+        if isinstance(content, Document):
+            count = len(content.data) if isinstance(content.data, list) else 1
+            return Rendered(CONTENT_TYPES["json"], "json", _dump_json(content.data, options), count)
+        data = [dict(zip(content.columns, r, strict=False)) for r in content.rows]
+        return Rendered(CONTENT_TYPES["json"], "json", _dump_json(data, options), len(content.rows))
+    rows = as_rows(content)
+    return Rendered(CONTENT_TYPES[fmt], EXTENSIONS[fmt], _render_rows(rows, fmt, options, title), len(rows.rows))
+
+
+def _render_rows(rows: Rows, fmt: str, options: Mapping[str, Any], title: str) -> bytes:
+    if fmt == "csv":
+        return render_csv(rows, options)
+    if fmt == "xlsx":
+        return render_xlsx(rows, options)
+    if fmt == "html":
+        return render_html(rows, options, title)
+    if fmt == "pdf":
+        return render_pdf(rows, options, title)
+    if fmt == "png":
+        return render_png(rows, options, title)
+    return render_text(rows)

@@ -104,7 +104,7 @@ def produce(plan: Plan, sub: Subscriber | None, settings: Settings) -> Produced:
     )
     content: Content = (command_for(plan.command.kind, settings).run(request) if plan.command
                         else _describe_run(request))
-    rendered = render(content, schedule.format)
+    rendered = render(content, schedule.format, schedule.format_options, schedule.name)
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", schedule.name).strip("-.") or "report"
     return Produced(rendered, hashlib.sha256(rendered.body).hexdigest(), f"{stem}.{rendered.extension}")
 

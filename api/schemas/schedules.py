@@ -8,7 +8,7 @@ from marshmallow import Schema, fields, pre_dump, validate
 
 from api.schemas.common import PageArgs, PageInfo, Success, TenantBody, uuid_field
 from api.schemas.runs import AttemptOut, DeliveryOut, RunDetailOut, RunOut, RunPage
-from shared.schedule_rules import ALERT_CONDITIONS, DESTINATION_TYPES, FORMATS
+from shared.schedule_rules import ALERT_CONDITIONS, DESTINATION_TYPES, FORMAT_OPTIONS, FORMATS
 
 __all__ = ["AttemptOut", "DeliveryOut", "RunDetailOut", "RunOut", "RunPage", "Success"]
 
@@ -16,6 +16,14 @@ RUN_MODES = ("per_subscriber", "once_distribute")
 MISFIRE_POLICIES = ("run_once", "skip", "run_all")
 LAST_STATUSES = ("complete", "error_delivered", "failed", "skipped")
 SORT_FIELDS = ("name", "created_at", "next_run_time", "last_run_time")
+FORMAT_OPTIONS_DESCRIPTION = (
+    "Options of the format, applied when it renders; any other option is refused. "
+    + " ".join(f"{fmt}: " + ("; ".join(f"`{name}` ({rule})" for name, rule in options.items()) or "none") + "."
+               for fmt, options in FORMAT_OPTIONS.items())
+    + " Defaults: csv delimiter `,` and a header; xlsx sheet `Results` and a header; json compact (indent 0 too);"
+    " pdf A4 portrait; png 1200 pixels wide; pdf and png are titled with the schedule's name unless `hide_title`,"
+    " which only pdf and png take."
+)
 
 
 class DestinationIn(Schema):
@@ -86,7 +94,8 @@ class ScheduleFields(TenantBody):
     subscriber_user_ids = fields.List(fields.String(), validate=validate.Length(max=1000))
     destination = fields.Nested(DestinationIn)
     format = fields.String(validate=validate.OneOf(FORMATS))
-    format_options = fields.Dict(keys=fields.String(), values=fields.Raw(allow_none=True))
+    format_options = fields.Dict(keys=fields.String(), values=fields.Raw(allow_none=True),
+                                 metadata={"description": FORMAT_OPTIONS_DESCRIPTION})
     filters = fields.Dict(keys=fields.String(), values=fields.Raw(allow_none=True))
     alert = fields.Nested(Alert, allow_none=True)
     misfire_policy = fields.String(validate=validate.OneOf(MISFIRE_POLICIES))
@@ -124,7 +133,7 @@ class ScheduleOut(Schema):
     fan_out = fields.Boolean()
     destination = fields.Nested(DestinationOut)
     format = fields.String()
-    format_options = fields.Dict()
+    format_options = fields.Dict(metadata={"description": FORMAT_OPTIONS_DESCRIPTION})
     filters = fields.Dict()
     alert = fields.Nested(Alert, allow_none=True)
     misfire_policy = fields.String()

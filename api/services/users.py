@@ -16,10 +16,7 @@ from shared.sql import users as user_sql
 
 
 def _email(value: str) -> str:
-    try:
-        return normalize_emails([value])[0]
-    except InvalidInput:
-        raise InvalidInput("email: Invalid email address") from None
+    return normalize_emails([value], field="email")[0]
 
 
 def upsert_email_only(conn: psycopg.Connection, organization_id: UUID, data: dict[str, Any],

@@ -38,6 +38,16 @@ def test_aws_expression_and_default_count_of_five() -> None:
     assert out.splitlines() == [f"2026-01-{day:02d}T09:00:00Z" for day in (5, 6, 7, 8, 9)]
 
 
+def test_nearest_and_last_weekday_in_both_dialects() -> None:
+    code, out, err = run("0 9 15W * *", "--timezone", "America/New_York", "--after", "2026-02-01T00:00:00Z",
+                         "--count", "2")
+    assert (code, err) == (0, "")
+    assert out.splitlines() == ["2026-02-16T14:00:00Z", "2026-03-16T13:00:00Z"]  # Feb 15 is a Sunday
+    code, out, _ = run("15 8 LW * ? *", "--after", "2026-02-01T00:00:00Z", "--count", "2")
+    assert code == 0
+    assert out.splitlines() == ["2026-02-27T08:15:00Z", "2026-03-31T08:15:00Z"]  # Feb 28 is a Saturday
+
+
 def test_after_is_exclusive() -> None:
     _, out, _ = run("0 * * * *", "--after", "2026-01-01T05:00:00Z", "--count", "1")
     assert out == "2026-01-01T06:00:00Z\n"
@@ -61,11 +71,15 @@ def test_stops_early_when_the_schedule_ends() -> None:
     [
         (["61 * * * *"], f"error: {INVALID} (minute 61 out of range 0-59)"),
         (["0 9 * * *", "--timezone", "Mars/Olympus"], "error: timezone: Time zone must be IANA valid."),
+        (["0 9 * * *", "--timezone", "EST"],
+         'error: timezone: The timezone EST is not supported. Use e.g. "America/New_York" instead of "EST"'),
         (["0 9 * * *", "--after", "yesterday"], "error: after: must be an RFC 3339 timestamp with offset"),
         (["0 9 * * *", "--count", "0"], "error: count: must be a whole number from 1 to 1000"),
         (["0 9 * * *", "--count", "1001"], "error: count: must be a whole number from 1 to 1000"),
         (["0 9 * * *", "--count", "five"], "error: count: must be a whole number from 1 to 1000"),
         (["0 0 1 1 ? 2020", "--after", "2026-01-01T00:00:00Z"], f"error: {NEVER}"),
+        (["0 0 30W 2 *"], f"error: {NEVER}"),
+        (["0 0 1,15W * *"], f"error: {INVALID} (W takes one day and must be the whole day-of-month field (15W or LW))"),
     ],
 )
 def test_bad_input_is_one_line_on_stderr_and_exit_2(argv: list[str], message: str) -> None:

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from shared.cron import fire_times_between, next_fire_time, parse_expression, validate_execute_at, validate_timezone
 from shared.errors import InvalidInput
+from shared.timezones import LEGACY_ZONES
 
 for _name, _examples in (("cron-default", 150), ("fuzz", 2000)):
     settings.register_profile(
@@ -55,6 +56,8 @@ class Oracle:
     hours: frozenset[int]
     doms: frozenset[int]
     last_dom: bool
+    nearest_weekday_to: int | None  # `15W`
+    last_weekday_of_month: bool  # `LW`
     months: frozenset[int]
     weekdays: frozenset[int]  # Python numbering, Monday = 0
     nth: frozenset[tuple[int, int]]
@@ -69,6 +72,14 @@ class Oracle:
         next_month = date(day.year + day.month // 12, day.month % 12 + 1, 1)
         is_last = (next_month - day).days == 1
         by_dom = day.day in self.doms or (self.last_dom and is_last)
+        if self.nearest_weekday_to is not None or self.last_weekday_of_month:
+            month_days = [date(day.year, day.month, d) for d in range(1, (next_month - timedelta(days=1)).day + 1)]
+            weekdays = [d for d in month_days if d.weekday() < 5]
+            if self.last_weekday_of_month:
+                by_dom = day == weekdays[-1]
+            elif self.nearest_weekday_to is not None and self.nearest_weekday_to <= len(month_days):
+                # The month's weekday at the least distance from the target day (there is never a tie).
+                by_dom = day == min(weekdays, key=lambda d: abs(d.day - (self.nearest_weekday_to or 0)))
         by_dow = (
             day.weekday() in self.weekdays
             or (day.weekday(), (day.day + 6) // 7) in self.nth
@@ -91,6 +102,8 @@ def _spread(text: str, low: int, high: int, open_high: int, names: list[str], ba
             first, last = low, open_high
         elif "-" in span:
             first, last = (number(token) for token in span.split("-"))
+            if last < first and span.upper().endswith("-SUN"):
+                last += 7  # `MON-SUN`: through the week's end, not reversed
         else:
             first = number(span)
             last = max(first, open_high) if step else first  # Unix `7/2` in day-of-week: just Sunday
@@ -115,7 +128,9 @@ def oracle_for(expression: str) -> Oracle:
         else:
             low, open_high = (1, 7) if aws else (0, 6)
             weekdays |= {to_python(d) for d in _spread(part, low, 7, open_high, DAYS, 1 if aws else 0)}
-    dom_parts = dom.split(",")
+    upper_dom = dom.upper()
+    nearest = int(upper_dom[:-1]) if upper_dom.endswith("W") and upper_dom != "LW" else None
+    dom_parts = [] if upper_dom.endswith("W") else dom.split(",")
     unrestricted = [field.startswith("*") or field == "?" for field in (dom, dow)]
     year_field = fields[5] if aws else "*"
     return Oracle(
@@ -123,6 +138,8 @@ def oracle_for(expression: str) -> Oracle:
         hours=frozenset(_spread(hour, 0, 23, 23, [], 0)),
         doms=frozenset(_spread(",".join(p for p in dom_parts if p != "L") or "32", 1, 31, 31, [], 0)),
         last_dom="L" in dom_parts,
+        nearest_weekday_to=nearest,
+        last_weekday_of_month=upper_dom == "LW",
         months=frozenset(_spread(month, 1, 12, 12, MONTHS, 1)),
         weekdays=frozenset(weekdays),
         nth=frozenset(nth),
@@ -233,7 +250,8 @@ def focused_fields(draw: st.DrawFn, focus: Focus, aws: bool) -> tuple[str, str, 
         )
     )
     weekday = (focus.day.weekday() + 1) % 7 + (1 if aws else 0)
-    dom = draw(st.sampled_from(["*", "?", str(focus.day.day), f"{focus.day.day}-31"]))
+    dom = draw(st.sampled_from(["*", "?", str(focus.day.day), f"{focus.day.day}-31", f"{focus.day.day}W",
+                                f"{min(focus.day.day + 1, 31)}W", f"{max(focus.day.day - 1, 1)}W", "LW"]))
     dow = draw(st.sampled_from(["*", "?", str(weekday), DAYS[(focus.day.weekday() + 1) % 7]]))
     month = draw(st.sampled_from(["*", str(focus.day.month), MONTHS[focus.day.month - 1]]))
     return minute, hour, dom, month, dow
@@ -248,13 +266,23 @@ def expressions(draw: st.DrawFn, year: int, focus: Focus | None = None) -> str:
     minute = draw(field_text(MINUTE_VALUES, 0, 59))
     hour = draw(field_text(HOUR_VALUES, 0, 23))
     month = draw(st.one_of(st.just("*"), field_text(st.integers(1, 12), 1, 12), st.sampled_from(MONTHS)))
-    dom = draw(st.one_of(st.just("*"), st.just("?"), st.just("L"), field_text(st.integers(1, 31), 1, 31)))
+    dom = draw(
+        st.one_of(
+            st.just("*"),
+            st.just("?"),
+            st.just("L"),
+            st.just("LW"),
+            st.builds(lambda d: f"{d}W", st.one_of(st.sampled_from([1, 15, 28, 29, 30, 31]), st.integers(1, 31))),
+            field_text(st.integers(1, 31), 1, 31),
+        )
+    )
     low = 1 if aws else 0
     day_value = st.integers(low, low + 6)
     dow_item = st.one_of(
         st.builds(lambda d, n: f"{d}#{n}", day_value, st.integers(1, 5)),
         st.builds(lambda d: f"{d}L", day_value),
         st.sampled_from(DAYS),
+        st.builds(lambda d: f"{d}-SUN", st.sampled_from(DAYS)),
         st.builds(str, st.integers(low, 7)),
         st.builds(lambda d: f"{d}-7", st.integers(low, 7)),
     )
@@ -366,9 +394,12 @@ def test_any_text_as_zone_is_a_zone_or_the_timezone_error(text: str) -> None:
     try:
         zone = validate_timezone(text)
     except InvalidInput as error:
-        assert error.detail == "timezone: Time zone must be IANA valid."
+        if text in LEGACY_ZONES:
+            assert error.detail.startswith(f"timezone: The timezone {text} is not supported. Use e.g. ")
+        else:
+            assert error.detail == "timezone: Time zone must be IANA valid."
         return
-    assert zone.key == text
+    assert zone.key == text and text not in LEGACY_ZONES
 
 
 @settings(settings.get_profile(PROFILE), max_examples=3000 if FUZZ else 200)

@@ -301,6 +301,173 @@ def test_naive_datetimes_are_a_programming_error() -> None:
         next_fire_time("0 9 * * *", "UTC", datetime(2026, 1, 1))
 
 
+@both("0 9 1 * */2", "0 9 1 * */2 *")
+def test_stepped_star_in_day_of_week_narrows_the_day_of_month(expression: str) -> None:
+    # `*/2` starts with `*`: unrestricted for the OR rule, so day 1 must also be a Sun/Tue/Thu/Sat.
+    days = [t.date().isoformat() for t in fires(expression, "UTC", utc(2026, 1, 1), utc(2026, 12, 31))]
+    assert days == ["2026-01-01", "2026-02-01", "2026-03-01", "2026-08-01", "2026-09-01", "2026-10-01",
+                    "2026-11-01", "2026-12-01"]
+
+
+@both("0 9 1-31 * MON", "0 9 1-31 * 2 *")
+def test_a_day_range_naming_every_day_is_still_restricted(expression: str) -> None:
+    # `1-31` does not start with `*`: both fields are restricted and either may match, so every day.
+    assert len(fires(expression, "UTC", utc(2026, 1, 1), utc(2026, 1, 8))) == 7
+
+
+@both("0 9 * * MON-SUN", "0 9 ? * MON-SUN *")
+def test_weekday_range_ending_on_sunday_by_name_runs_through_sunday(expression: str) -> None:
+    got = next_fire_times(expression, "UTC", utc(2026, 1, 4, 10), 7)  # from Sunday after 09:00
+    assert [t.strftime("%a") for t in got] == ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+
+
+@pytest.mark.parametrize(
+    ("expression", "weekdays"),
+    [
+        ("0 9 * * TUE-SUN", ["Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]),
+        ("0 9 ? * TUE-SUN *", ["Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]),
+        ("0 9 * * SAT-SUN", ["Sat", "Sun"]),
+        ("0 9 ? * SAT-SUN *", ["Sat", "Sun"]),
+        ("0 9 * * 5-SUN", ["Fri", "Sat", "Sun"]),
+        ("0 9 * * MON-SUN/2", ["Mon", "Wed", "Fri", "Sun"]),
+        ("0 9 ? * MON-SUN/2 *", ["Mon", "Wed", "Fri", "Sun"]),
+        ("0 9 * * SUN-SUN", ["Sun"]),
+        ("0 9 ? * SUN-SUN *", ["Sun"]),
+    ],
+)
+def test_ranges_through_sunday(expression: str, weekdays: list[str]) -> None:
+    got = fires(expression, "UTC", utc(2026, 1, 4, 10), utc(2026, 1, 11, 10))  # Sunday to Sunday
+    assert sorted({t.strftime("%a") for t in got}, key=["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"].index) \
+        == weekdays
+
+
+# --- W and LW: the nearest and the last weekday of the month --------------------------------------
+
+
+def days_fired(expression: str, after: datetime, until: datetime, zone: str = "UTC") -> list[str]:
+    return [t.astimezone(validate_timezone(zone)).strftime("%a %Y-%m-%d %H:%M")
+            for t in fires(expression, zone, after, until)]
+
+
+@both("0 9 15W * *", "0 9 15W * ? *")
+def test_nearest_weekday_moves_a_weekend_fifteenth(expression: str) -> None:
+    # 2026: Feb 15 is a Sunday (the Monday after), Aug 15 a Saturday (the Friday before).
+    assert days_fired(expression, utc(2026, 1, 1), utc(2026, 9, 1)) == [
+        "Thu 2026-01-15 09:00", "Mon 2026-02-16 09:00", "Mon 2026-03-16 09:00", "Wed 2026-04-15 09:00",
+        "Fri 2026-05-15 09:00", "Mon 2026-06-15 09:00", "Wed 2026-07-15 09:00", "Fri 2026-08-14 09:00",
+    ]
+
+
+@both("0 9 1W * *", "0 9 1W * ? *")
+def test_nearest_weekday_to_a_saturday_first_is_monday_the_third(expression: str) -> None:
+    # Aug 1 2026 is a Saturday: the Friday before is in July, so Monday the 3rd. Feb 1 is a Sunday.
+    assert days_fired(expression, utc(2026, 7, 2), utc(2026, 8, 31)) == ["Mon 2026-08-03 09:00"]
+    assert days_fired(expression, utc(2026, 1, 2), utc(2026, 2, 28)) == ["Mon 2026-02-02 09:00"]
+
+
+@both("0 9 31W * *", "0 9 31W * ? *")
+def test_nearest_weekday_to_the_31st_stays_in_its_month_and_skips_short_months(expression: str) -> None:
+    # May 31 2026 is a Sunday that ends the month: the Friday before. Oct 31 is a Saturday.
+    # February, April, June, September and November have no 31st, so nothing fires in them.
+    assert days_fired(expression, utc(2026, 2, 1), utc(2026, 12, 1)) == [
+        "Tue 2026-03-31 09:00", "Fri 2026-05-29 09:00", "Fri 2026-07-31 09:00", "Mon 2026-08-31 09:00",
+        "Fri 2026-10-30 09:00",
+    ]
+
+
+@both("15 8 LW * *", "15 8 LW * ? *")
+def test_last_weekday_of_the_month(expression: str) -> None:
+    # Feb 28 2026 is a Saturday, May 31 a Sunday, Jan 31 2027 a Sunday, Feb 28 2027 a Sunday.
+    assert days_fired(expression, utc(2026, 2, 1), utc(2026, 6, 1)) == [
+        "Fri 2026-02-27 08:15", "Tue 2026-03-31 08:15", "Thu 2026-04-30 08:15", "Fri 2026-05-29 08:15",
+    ]
+    assert days_fired(expression, utc(2027, 1, 1), utc(2027, 3, 1)) == ["Fri 2027-01-29 08:15",
+                                                                         "Fri 2027-02-26 08:15"]
+
+
+@both("0 0 LW 2 *", "0 0 LW 2 ? *")
+def test_last_weekday_of_a_leap_february(expression: str) -> None:
+    # Feb 29 2028 is a Tuesday; Feb 29 2032 a Sunday, so its Friday the 27th.
+    assert [t.date().isoformat() for t in next_fire_times(expression, "UTC", utc(2028, 1, 1), 5)] == [
+        "2028-02-29", "2029-02-28", "2030-02-28", "2031-02-28", "2032-02-27",
+    ]
+
+
+@both("0 0 29W 2 *", "0 0 29W 2 ? *")
+def test_nearest_weekday_to_february_29th_fires_in_leap_years_only(expression: str) -> None:
+    assert [t.date().isoformat() for t in next_fire_times(expression, "UTC", utc(2027, 1, 1), 2)] == [
+        "2028-02-29", "2032-02-27",
+    ]
+
+
+@pytest.mark.parametrize("expression", ["0 0 30W 2 *", "0 0 31W 4,6,9,11 *", "0 0 31W 2 ? *"])
+def test_nearest_weekday_to_a_day_the_months_never_have_never_runs(expression: str) -> None:
+    with pytest.raises(InvalidInput) as raised:
+        validate_schedule(expression, NY, utc(2026, 1, 1))
+    assert raised.value.detail == NEVER_RUNS_AGAIN
+
+
+@both("0 9 8W * *", "0 9 8W * ? *")
+def test_nearest_weekday_keeps_its_wall_time_across_new_york_dst(expression: str) -> None:
+    # Mar 8 2026 (the spring-forward Sunday) and Nov 8 (a week after fall-back) are Sundays: the
+    # Monday after, at 09:00 local, in EST, then EDT, then EST again. Aug 8 is a Saturday.
+    got = fires(expression, NY, utc(2026, 2, 1), utc(2026, 12, 1))
+    assert got[1] == local(NY, 2026, 3, 9, 9, 0) == utc(2026, 3, 9, 13)
+    assert got[0] == utc(2026, 2, 9, 14) and got[-1] == utc(2026, 11, 9, 14)
+    assert [t.astimezone(validate_timezone(NY)).strftime("%m-%d %H:%M %Z") for t in got] == [
+        "02-09 09:00 EST", "03-09 09:00 EDT", "04-08 09:00 EDT", "05-08 09:00 EDT", "06-08 09:00 EDT",
+        "07-08 09:00 EDT", "08-07 09:00 EDT", "09-08 09:00 EDT", "10-08 09:00 EDT", "11-09 09:00 EST",
+    ]
+
+
+@both("30 1 2W 11 *", "30 1 2W 11 ? *")
+def test_nearest_weekday_after_new_york_fall_back_fires_once(expression: str) -> None:
+    # Nov 1 2026 is the fall-back Sunday; 2W is Monday Nov 2, 01:30 EST, once.
+    assert fires(expression, NY, utc(2026, 10, 30), utc(2026, 11, 30)) == [local(NY, 2026, 11, 2, 1, 30)]
+
+
+@both("30 2 LW * *", "30 2 LW * ? *")
+def test_last_weekday_at_a_fixed_time_across_new_york_spring_forward(expression: str) -> None:
+    # The DST change is on Mar 8; the last weekday of March 2026 is Tuesday the 31st, in EDT.
+    assert fires(expression, NY, utc(2026, 3, 1), utc(2026, 4, 1)) == [local(NY, 2026, 3, 31, 2, 30)]
+
+
+CAIRO = "Africa/Cairo"
+
+
+@both("0 0 26W 4 *", "0 0 26W 4 ? 2024")
+def test_nearest_weekday_on_a_spring_forward_day_fires_after_the_gap(expression: str) -> None:
+    # Cairo skipped midnight on Friday Apr 26 2024 (00:00 EET became 01:00 EEST).
+    assert fires(expression, CAIRO, utc(2024, 4, 20), utc(2024, 4, 30)) == [utc(2024, 4, 25, 22)]
+
+
+@both("30 23 31W 10 *", "30 23 31W 10 ? 2024")
+def test_nearest_weekday_on_a_fall_back_day_fires_once(expression: str) -> None:
+    # Cairo repeated 23:00-23:59 on Thursday Oct 31 2024: the first 23:30, in EEST, only.
+    assert fires(expression, CAIRO, utc(2024, 10, 30), utc(2024, 11, 2)) == [utc(2024, 10, 31, 20, 30)]
+
+
+@both("0 9 15W * MON", "0 9 15W * 2 *")
+def test_nearest_weekday_with_a_restricted_day_of_week_matches_either(expression: str) -> None:
+    # Both fields restricted: the weekday nearest the 15th OR every Monday.
+    days = [t.day for t in fires(expression, "UTC", utc(2026, 2, 1), utc(2026, 2, 28))]
+    assert days == [2, 9, 16, 23]  # Feb 15 2026 is a Sunday: its nearest weekday is Monday the 16th
+    assert [t.day for t in fires(expression, "UTC", utc(2026, 1, 1), utc(2026, 1, 31))] == [5, 12, 15, 19, 26]
+
+
+@both("0 9 15W * */2", "0 9 15W * */2 *")
+def test_nearest_weekday_with_a_stepped_star_day_of_week_must_match_both(expression: str) -> None:
+    # `*/2` (Sun, Tue, Thu, Sat) starts with `*`: the nearest weekday must also be one of them.
+    days = [t.date().isoformat() for t in fires(expression, "UTC", utc(2026, 1, 1), utc(2026, 12, 31))]
+    assert days == ["2026-01-15", "2026-09-15", "2026-10-15", "2026-12-15"]
+
+
+@both("*/30 9 LW * *", "*/30 9 LW * ? *")
+def test_wildcard_minutes_on_the_last_weekday(expression: str) -> None:
+    assert fires(expression, "UTC", utc(2026, 2, 1), utc(2026, 3, 1)) == [utc(2026, 2, 27, 9),
+                                                                         utc(2026, 2, 27, 9, 30)]
+
+
 # --- validation ---------------------------------------------------------------------------------
 
 
@@ -329,6 +496,15 @@ def test_validate_schedule_returns_first_fire_time() -> None:
         ("0 0 * JUNE *", "unknown value 'JUNE' in month"),
         ("? * * * *", "'?' is only allowed alone in day-of-month or day-of-week, not in minute"),
         ("0,,5 * * * *", "empty list element in minute"),
+        ("0 0 1,15W * *", "W takes one day and must be the whole day-of-month field (15W or LW)"),
+        ("0 0 15W,L * *", "W takes one day and must be the whole day-of-month field (15W or LW)"),
+        ("0 0 1-15W * *", "W takes one day and must be the whole day-of-month field (15W or LW)"),
+        ("0 0 W15 * *", "W takes one day and must be the whole day-of-month field (15W or LW)"),
+        ("0 0 0W * *", "day-of-month 0 out of range 1-31"),
+        ("0 0 32W * ? *", "day-of-month 32 out of range 1-31"),
+        ("0 0 * * TUE-1", "day-of-week range TUE-1 is reversed"),
+        ("0 0 ? * MON-1 *", "day-of-week range MON-1 is reversed"),
+        ("0 0 * * 9-SUN", "day-of-week 9 out of range 0-7"),
     ],
 )
 def test_invalid_expressions_are_rejected_with_a_reason(expression: str, reason: str) -> None:
@@ -460,6 +636,9 @@ def test_asking_again_before_the_answer_gives_the_fresh_answer(expression: str) 
         ("0 */6 * * ? *", "Every 6 hours"),
         ("0 0 ? * 2#1 *", "At 00:00, on the first Monday of the month"),
         ("0 0 1 1 ? 2099", "At 00:00, on day 1 of the month, only in January, only in 2099"),
+        ("0 9 15W * *", "At 09:00, on the weekday nearest day 15 of the month"),
+        ("15 8 LW * ? *", "At 08:15, on the last weekday of the month"),
+        ("0 9 ? * TUE-SUN *", "At 09:00, Tuesday through Sunday"),
     ],
 )
 def test_describe_expression(expression: str, description: str) -> None:
