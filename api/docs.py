@@ -72,7 +72,7 @@ def nullable_reference(converter: Any, field: Any, ret: dict[str, Any], **_: Any
 
 def register_documentation(api: flask_smorest.Api) -> None:
     """Adjust how schemas are documented; call before registering blueprints."""
-    api.ma_plugin.converter.add_attribute_function(nullable_reference)  # type: ignore[union-attr]
+    api.ma_plugin.converter.add_attribute_function(nullable_reference)
 
 
 def error_responses(blp: ApiBlueprint, *codes: int) -> Any:
