@@ -24,3 +24,7 @@ def check_template(source: str, field: str, *, html: bool = False) -> None:
         environment.compile(source)
     except TemplateSyntaxError as exc:
         raise InvalidInput(f"{field}: Template syntax error on line {exc.lineno}: {exc.message}") from None
+    except (RecursionError, SyntaxError):
+        # Jinja2 parses recursively and compiles to Python, whose nesting is limited (about 100
+        # blocks): deeper nesting fails here, not in a worker at run time.
+        raise InvalidInput(f"{field}: Template is nested too deeply") from None

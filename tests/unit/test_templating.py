@@ -41,3 +41,11 @@ def test_a_template_that_does_not_compile_is_refused_with_its_line() -> None:
     with pytest.raises(InvalidInput) as raised:
         check_template("line one\n{{ broken", "destination.subject")
     assert raised.value.detail.startswith("destination.subject: Template syntax error on line 2: ")
+
+
+@pytest.mark.parametrize("source", ["{{" + "(" * 1000 + "1" + ")" * 1000 + "}}",
+                                    "{% if a %}" * 200 + "{% endif %}" * 200])
+def test_a_template_nested_too_deeply_is_refused_not_crashed(source: str) -> None:
+    with pytest.raises(InvalidInput) as raised:
+        check_template(source, "config.template")
+    assert raised.value.detail == "config.template: Template is nested too deeply"

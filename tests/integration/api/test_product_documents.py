@@ -156,6 +156,8 @@ def test_a_template_that_does_not_compile_is_refused_when_saved(api: Api) -> Non
     unknown_filter = {"name": "t", "kind": "template", "config": {"template": "{{ 3 | shout }}"}}
     assert error(api.post("/v1/commands", unknown_filter), 400) == \
         "config.template: Template syntax error on line 1: No filter named 'shout'."
+    deep = {"name": "t", "kind": "template", "config": {"template": "{% if a %}" * 200 + "{% endif %}" * 200}}
+    assert error(api.post("/v1/commands", deep), 400) == "config.template: Template is nested too deeply"
     command = api.create_command()
     patched = api.patch(f"/v1/commands/{command['id']}", {"config": {"template": "{{ oops", "content_type": "html"}})
     assert error(patched, 400).startswith("config.template: Template syntax error on line 1: unexpected end of "
