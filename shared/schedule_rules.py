@@ -177,8 +177,7 @@ def _option_ok(key: str, value: Any) -> bool:
 
 
 def check_filters(filters: Mapping[str, Any], filter_keys: Sequence[str]) -> dict[str, Any]:
-    """Return filters if every key is declared by the command and every value is plain or a valid
-    structured filter (shared.filters); raises InvalidInput naming the bad keys."""
+    """Return filters if every key is declared and every value is plain or structured; raises InvalidInput."""
     invalid = [key for key in filters if key not in filter_keys]
     if invalid:
         raise InvalidInput(f"Invalid filter keys found in schedule configuration: {', '.join(invalid)}. "

@@ -15,8 +15,7 @@ from shared.sql.schedules import Schedule
 
 @dataclass(frozen=True)
 class ScheduleView(Schedule):
-    """A schedule as the API shows it: next_run_at only while it can fire (SHOWN_NEXT_RUN_AT), its
-    recipient count and whether secrets are stored."""
+    """A schedule as the API shows it (next_run_at only while it can fire), its recipients and secrets flag."""
 
     recipient_count: int
     has_destination_secret: bool
