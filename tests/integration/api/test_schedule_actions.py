@@ -149,3 +149,19 @@ def test_run_detail_and_its_errors(api: Api, pool: ConnectionPool) -> None:
     assert all(a["started_at"] for a in log)
     assert error(api.get("/v1/runs/nope"), 400) == "run_id: Invalid uuid"
     assert error(api.get(f"/v1/runs/{MISSING}"), 404) == f"Run with id {MISSING} does not exist"
+
+
+def test_paused_schedules_sort_last_by_next_run_time_across_pages(api: Api) -> None:
+    soon = api.create_schedule(name="soon", cron_expression="*/5 * * * *")["id"]
+    paused = api.create_schedule(name="paused", cron_expression="*/5 * * * *")["id"]
+    later = api.create_schedule(name="later", cron_expression="0 0 1 1 *")["id"]
+    api.put(f"/v1/schedules/{paused}/pause")
+    seen, cursor = [], None
+    while True:
+        query = "/v1/schedules?sort_field=next_run_time&page_size=1" + (f"&cursor={cursor}" if cursor else "")
+        page = api.get(query).get_json()
+        seen += [(r["id"], r["next_run_time"] is None) for r in page["records"]]
+        if not page["page_info"]["has_next_page"]:
+            break
+        cursor = page["page_info"]["next_cursor"]
+    assert seen == [(soon, False), (later, False), (paused, True)]
