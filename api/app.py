@@ -7,7 +7,7 @@ from typing import Any
 from flask import Flask
 
 from api.auth import register_auth
-from api.docs import ASSETS_PATH, Api, assets_blueprint, register_id_converter
+from api.docs import ASSETS_PATH, Api, assets_blueprint, register_documentation, register_id_converter
 from api.errors import register_error_handlers
 from api.rate_limit import register_rate_limit
 from api.request_guard import register_guard
@@ -57,6 +57,7 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
     app.register_blueprint(assets)
     api = Api(app)
     register_id_converter(app, api)
+    register_documentation(api)
     register_error_handlers(app)
     # Before-request hooks run in this order: who is calling, is the request sane, is it within its rate.
     register_auth(app)

@@ -15,6 +15,7 @@ ERROR_DESCRIPTIONS = {
     400: "Invalid input: `detail` names the field and says what is wrong",
     401: "Missing, malformed, unknown or revoked token",
     404: "Missing, or belongs to another organization",
+    405: "Method not allowed: the path exists but not with this method (the Allow header lists its methods)",
     409: "The resource's state forbids the operation, or it exists already",
     413: "Request body too large",
     429: "Rate limited: see Retry-After",
@@ -49,12 +50,36 @@ class Api(flask_smorest.Api):
 
     ERROR_SCHEMA = Error
 
+    def _register_pagination_header(self) -> None:
+        # flask-smorest registers its page-number pagination header and PaginationMetadata schema for
+        # @paginate views; Punctual pages by keyset cursor in the body, so neither belongs in the document.
+        return None
+
+
+def nullable_reference(converter: Any, field: Any, ret: dict[str, Any], **_: Any) -> dict[str, Any]:
+    """A nullable nested schema as OpenAPI 3.0.3 generators read it: `allOf: [$ref]` with `nullable: true`."""
+    # apispec writes anyOf [{type: object, nullable: true}, {$ref}], which generators turn into a
+    # second, empty model; 3.0.3 has no null type, and allOf plus nullable is the form they accept.
+    any_of = ret.get("anyOf")
+    if not isinstance(any_of, list) or {"type": "object", "nullable": True} not in any_of:
+        return {}
+    refs = [item for item in any_of if "$ref" in item]
+    if len(refs) != 1 or len(any_of) != 2:
+        return {}
+    del ret["anyOf"]
+    return {"allOf": refs, "nullable": True}
+
+
+def register_documentation(api: flask_smorest.Api) -> None:
+    """Adjust how schemas are documented; call before registering blueprints."""
+    api.ma_plugin.converter.add_attribute_function(nullable_reference)
+
 
 def error_responses(blp: ApiBlueprint, *codes: int) -> Any:
-    """Declare the standard error body {"detail", "status"} for these codes (401, 413 and 429 always)."""
+    """Declare the standard error body {"detail", "status"} for these codes (401, 405, 413 and 429 always)."""
 
     def decorate(view: Any) -> Any:
-        for code in sorted({*codes, 401, 413, 429}):
+        for code in sorted({*codes, 401, 405, 413, 429}):
             view = blp.alt_response(code, schema=Error, description=ERROR_DESCRIPTIONS[code])(view)
         return view
 

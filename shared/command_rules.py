@@ -11,6 +11,7 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from shared.errors import InvalidInput
+from shared.templating import check_template
 
 COMMAND_KINDS = ("http", "sql", "template")
 _FILTER_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -81,6 +82,7 @@ def _template(config: Mapping[str, Any]) -> dict[str, Any]:
     content_type = config.get("content_type", "text")
     if content_type not in ("text", "html"):
         raise InvalidInput("config.content_type: Must be one of: text, html.")
+    check_template(template, "config.template", html=content_type == "html")
     return {"template": template, "content_type": content_type}
 
 

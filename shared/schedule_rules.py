@@ -15,6 +15,8 @@ from typing import Any
 from uuid import UUID
 
 from shared.errors import InvalidInput
+from shared.filters import check_filter_value
+from shared.templating import check_template
 
 DESTINATION_TYPES = ("email", "sftp", "webhook", "slack")
 FORMATS = ("json", "csv", "xlsx", "html", "text", "pdf", "png")
@@ -78,9 +80,35 @@ def split_destination(data: Mapping[str, Any]) -> Destination:
     if kind == "sftp":
         public = {**_SFTP_DEFAULTS, **public}
         _check_sftp(public)
+    if kind == "email":
+        for key in ("subject", "body"):
+            if isinstance(public.get(key), str):
+                check_template(public[key], f"destination.{key}")
     if kind == "webhook" and "secret" in secrets and not _webhook_secret_ok(secrets["secret"]):
         raise InvalidInput("destination.secret: Must be whsec_ followed by base64 of at least 16 bytes")
     return Destination(kind, public, secrets)
+
+
+def destination_or_default(destination: Mapping[str, Any] | None, subscriber_user_ids: Sequence[Any] | None
+                           ) -> Mapping[str, Any]:
+    """The destination given, else email to the subscribers (Humm's schedules); raises InvalidInput if neither."""
+    if destination is not None:
+        return destination
+    if subscriber_user_ids:
+        # No subject or body: the workers' defaults (the schedule's name; a line naming the attachment).
+        return {"type": "email"}
+    raise InvalidInput("destination: Missing data for required field. Give a destination, or "
+                       "subscriber_user_ids to email each subscriber at their own address")
+
+
+NO_RECIPIENTS_WARNING = "No recipients: runs of this schedule are skipped until recipients are added"
+
+
+def schedule_warnings(destination_type: str, recipient_count: int) -> list[str]:
+    """Why a schedule will not deliver as it stands (shown with it; nothing is refused)."""
+    if destination_type == "email" and recipient_count == 0:
+        return [NO_RECIPIENTS_WARNING]
+    return []
 
 
 def _webhook_secret_ok(secret: str) -> bool:
@@ -169,21 +197,12 @@ def _option_ok(key: str, value: Any) -> bool:
 
 
 def check_filters(filters: Mapping[str, Any], filter_keys: Sequence[str]) -> dict[str, Any]:
-    """Return filters if every key is declared by the command; raises InvalidInput naming the bad ones."""
+    """Return filters if every key is declared and every value is plain or structured; raises InvalidInput."""
     invalid = [key for key in filters if key not in filter_keys]
     if invalid:
         raise InvalidInput(f"Invalid filter keys found in schedule configuration: {', '.join(invalid)}. "
-                           f"Available filter keys are: {', '.join(filter_keys)}")
-    for key, value in filters.items():
-        if not _filter_value_ok(value):
-            raise InvalidInput(f"filters.{key}: Must be a string, number, boolean or a list of them")
-    return dict(filters)
-
-
-def _filter_value_ok(value: Any) -> bool:
-    if isinstance(value, list):
-        return all(isinstance(v, str | int | float | bool) for v in value)
-    return isinstance(value, str | int | float | bool) or value is None
+                           f"Available filter keys are: {', '.join(filter_keys) or 'none'}")
+    return {key: check_filter_value(key, value) for key, value in filters.items()}
 
 
 def check_test_supported(alert_condition: str | None) -> None:

@@ -12,6 +12,7 @@ import psycopg
 
 from shared.crypto import decrypt_secret
 from shared.errors import ConfigError
+from shared.filters import command_filters
 from shared.settings import Settings
 from shared.sql.commands import CommandToRun, get_commands_to_run
 from shared.sql.data_sources import ResolvedSource, resolve_url
@@ -91,10 +92,9 @@ def produce(plan: Plan, sub: Subscriber | None, settings: Settings) -> Produced:
     """Run the command for one subscriber (or none) and render it; raises CommandError."""
     schedule, run = plan.schedule, plan.run
     info = subscriber_info(sub)
-    filters = dict(schedule.filters)
-    if info is not None:
-        # per_subscriber: the subscriber's attributes are filters too, and win over the schedule's.
-        filters.update(info.attributes)
+    # Structured filters become operands for sql and template commands; http ones get them as sent.
+    filters = command_filters(plan.command.kind if plan.command else None, schedule.filters,
+                              info.attributes if info is not None else None)
     request = CommandRequest(
         schedule_id=schedule.id, schedule_name=schedule.name, schedule_timezone=schedule.timezone,
         run_id=run.id, scheduled_for=run.scheduled_for, trigger=run.trigger, filters=filters,

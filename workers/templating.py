@@ -6,11 +6,9 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from jinja2 import StrictUndefined, TemplateError
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import TemplateError
 
-_TEXT = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
-_HTML = SandboxedEnvironment(undefined=StrictUndefined, autoescape=True)
+from shared.templating import HTML_ENVIRONMENT, TEXT_ENVIRONMENT
 
 
 class TemplateFailure(Exception):
@@ -19,7 +17,7 @@ class TemplateFailure(Exception):
 
 def render_template(source: str, context: dict[str, Any], *, html: bool = False) -> str:
     """Render source in the sandbox (HTML autoescaped); raises TemplateFailure."""
-    env = _HTML if html else _TEXT
+    env = HTML_ENVIRONMENT if html else TEXT_ENVIRONMENT
     try:
         return env.from_string(source).render(context)
     except TemplateError as exc:

@@ -14,7 +14,7 @@ from api.params import parse_uuid
 from api.schemas.commands import CommandCreate, CommandListArgs, CommandOut, CommandPage, CommandUpdate
 from api.schemas.schedules import ScheduleCreate, ScheduleOut
 from api.services import commands as service
-from api.services.schedules import create_schedule
+from api.services import schedules as schedule_service
 from shared.db import transaction
 from shared.sql import commands as command_sql
 from shared.sql.schedule_listing import ScheduleView
@@ -79,9 +79,11 @@ class CommandById(MethodView):
 @blp.response(201, ScheduleOut)
 @error_responses(blp, 400, 404)
 def create_command_schedule(data: dict[str, Any], command_id: str) -> ScheduleView:
-    """Create a schedule that runs this command (same body as POST /v1/schedules)."""
+    """Create a schedule that runs this command (same body as POST /v1/schedules; a `command_id` in it must be
+    this one). Humm's body works as is: `name` null names it after the command, and subscribers with no
+    destination are emailed."""
     cid = parse_uuid(command_id, "command_id")
     org = current_organization_id()
     with transaction(get_pool()) as conn:
         service.load_command(conn, org, cid)
-        return create_schedule(conn, get_settings(), org, {**data, "command_id": cid})
+        return schedule_service.create_command_schedule(conn, get_settings(), org, cid, data)

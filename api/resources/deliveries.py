@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from api.auth import current_organization_id
 from api.db import get_pool
+from api.docs import ApiBlueprint, error_responses
 from api.params import parse_uuid
 from shared.db import transaction
 from shared.errors import BadState, NotFound
@@ -15,17 +15,21 @@ from shared.sql import runs as run_sql
 from shared.sql.schedules import get_schedule
 from shared.statuses import DeliveryStatus
 
-blp = Blueprint("deliveries", __name__, url_prefix="/v1/deliveries", description="Deliveries and their retries")
+blp = ApiBlueprint("deliveries", __name__, url_prefix="/v1/deliveries", description="Deliveries and their retries")
 
 
 class RetryOut(Schema):
     success = fields.Boolean(required=True)
 
 
-@blp.route("/<delivery_id>/retry", methods=["POST"])
+@blp.route("/<id:delivery_id>/retry", methods=["POST"])
 @blp.response(200, RetryOut)
+@error_responses(blp, 400, 404, 409)
 def retry_delivery(delivery_id: str) -> dict[str, bool]:
-    """Retry a failed delivery now, with the schedule's retry budget again (a worker's sweep sends it)."""
+    """Retry a failed delivery now, with the schedule's retry budget again (a worker's sweep sends it).
+
+    409 when the delivery is not `failed`, has no content (its command failed: trigger the schedule again)
+    or belongs to a deleted schedule."""
     did = parse_uuid(delivery_id, "delivery_id")
     org = current_organization_id()
     with transaction(get_pool()) as conn:

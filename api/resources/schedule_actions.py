@@ -22,9 +22,10 @@ blp = ApiBlueprint("schedule_actions", __name__, url_prefix="/v1/schedules", des
 
 @blp.route("/<id:schedule_id>/pause", methods=["PUT"])
 @blp.response(200, ScheduleOut)
-@error_responses(blp, 400, 404, 409)
+@error_responses(blp, 400, 404)
 def pause(schedule_id: str) -> ScheduleView:
-    """Pause: no slot fires until resumed (409 `Schedule is already paused`)."""
+    """Pause: no slot fires until resumed; next_run_time shows null meanwhile (400 `Schedule is already paused`,
+    400 `Schedule is system disabled`)."""
     sid = parse_uuid(schedule_id, "schedule_id")
     with transaction(get_pool()) as conn:
         return service.pause(conn, current_organization_id(), sid)
@@ -32,9 +33,10 @@ def pause(schedule_id: str) -> ScheduleView:
 
 @blp.route("/<id:schedule_id>/resume", methods=["PUT"])
 @blp.response(200, ScheduleOut)
-@error_responses(blp, 400, 404, 409)
+@error_responses(blp, 400, 404)
 def resume(schedule_id: str) -> ScheduleView:
-    """Resume from now: next_run_time is the next slot after now, missed slots are not replayed."""
+    """Resume from now: next_run_time is the next slot after now, missed slots are not replayed (400 `Schedule is
+    already resumed`, 400 `Schedule is system disabled`: PATCH `enabled: true` takes it back)."""
     sid = parse_uuid(schedule_id, "schedule_id")
     with transaction(get_pool()) as conn:
         return service.resume(conn, current_organization_id(), sid)

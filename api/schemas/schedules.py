@@ -8,7 +8,7 @@ from marshmallow import Schema, fields, pre_dump, validate
 
 from api.schemas.common import PageArgs, PageInfo, Success, TenantBody, uuid_field
 from api.schemas.runs import AttemptOut, DeliveryOut, RunDetailOut, RunOut, RunPage
-from shared.schedule_rules import ALERT_CONDITIONS, DESTINATION_TYPES, FORMAT_OPTIONS, FORMATS
+from shared.schedule_rules import ALERT_CONDITIONS, DESTINATION_TYPES, FORMAT_OPTIONS, FORMATS, schedule_warnings
 
 __all__ = ["AttemptOut", "DeliveryOut", "RunDetailOut", "RunOut", "RunPage", "Success"]
 
@@ -78,6 +78,15 @@ class Alert(Schema):
     condition = fields.String(required=True, validate=validate.OneOf(ALERT_CONDITIONS))
 
 
+NAME_DOC = ("Optional (absent or null) when the schedule runs a command: it is then named after the command "
+            "(the command's name at creation). Required without command_id.")
+DESTINATION_DOC = ("Where deliveries go. Optional when subscriber_user_ids are given: the schedule then emails each "
+                   "subscriber at their own address (an email destination with the default subject and body).")
+FILTERS_DOC = ("Keys declared by the command's filter_keys. Each value is plain (string, number, boolean, null or a "
+               "list of them) or structured as Omni sends it: {kind: EQ|NOT_EQ|IN|NOT_IN|GT|GTE|LT|LTE|BETWEEN, "
+               "type: string|number|boolean, left_side, right_side (BETWEEN only)}; IN and NOT_IN take a list.")
+
+
 class ScheduleFields(TenantBody):
     """Fields a caller may set, on create and (all optional) on update."""
 
@@ -96,7 +105,8 @@ class ScheduleFields(TenantBody):
     format = fields.String(validate=validate.OneOf(FORMATS))
     format_options = fields.Dict(keys=fields.String(), values=fields.Raw(allow_none=True),
                                  metadata={"description": FORMAT_OPTIONS_DESCRIPTION})
-    filters = fields.Dict(keys=fields.String(), values=fields.Raw(allow_none=True))
+    filters = fields.Dict(keys=fields.String(), values=fields.Raw(allow_none=True),
+                          metadata={"description": FILTERS_DOC})
     alert = fields.Nested(Alert, allow_none=True)
     misfire_policy = fields.String(validate=validate.OneOf(MISFIRE_POLICIES))
     retry = fields.Nested(RetryPolicy)
@@ -104,8 +114,9 @@ class ScheduleFields(TenantBody):
 
 
 class ScheduleCreate(ScheduleFields):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=255))
-    destination = fields.Nested(DestinationIn, required=True)
+    name = fields.String(allow_none=True, validate=validate.Length(min=1, max=255),
+                         metadata={"description": NAME_DOC})
+    destination = fields.Nested(DestinationIn, metadata={"description": DESTINATION_DOC})
     timezone = fields.String(load_default="UTC", validate=validate.Length(max=64))
     enabled = fields.Boolean(load_default=True)
     run_mode = fields.String(load_default="per_subscriber", validate=validate.OneOf(RUN_MODES))
@@ -138,14 +149,20 @@ class ScheduleOut(Schema):
     alert = fields.Nested(Alert, allow_none=True)
     misfire_policy = fields.String()
     retry = fields.Nested(RetryPolicy)
-    next_run_time = fields.DateTime(attribute="next_run_at", allow_none=True)
+    next_run_time = fields.DateTime(attribute="next_run_at", allow_none=True, metadata={
+        "description": "The next slot beat will fire; null while the schedule cannot fire (paused, enabled false or "
+                       "system-disabled) and once a one-shot has fired. Resuming or re-enabling computes it afresh "
+                       "from now: slots missed meanwhile are not caught up."})
     last_run_time = fields.DateTime(attribute="last_run_at", allow_none=True)
     last_status = fields.String(allow_none=True)
     last_completed_at = fields.DateTime(allow_none=True)
     paused_at = fields.DateTime(allow_none=True)
     system_disabled_at = fields.DateTime(allow_none=True)
     system_disabled_reason = fields.String(allow_none=True)
-    recipient_count = fields.Integer()
+    recipient_count = fields.Integer(metadata={"description": "Subscribers, members and email-only users alike "
+                                                              "(addresses added with add-recipients are among them)"})
+    warnings = fields.List(fields.String(), metadata={
+        "description": "Why this schedule will not deliver as it stands, e.g. an email schedule with no recipients"})
     created_by_user_id = fields.UUID(allow_none=True)
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
@@ -156,6 +173,7 @@ class ScheduleOut(Schema):
         data["destination"] = {"type": view.destination_type, **view.destination,
                                "has_secret": view.has_destination_secret}
         data["alert"] = {"condition": view.alert_condition} if view.alert_condition else None
+        data["warnings"] = schedule_warnings(view.destination_type, view.recipient_count)
         data["retry"] = {"max_attempts": view.retry_max_attempts, "base_delay_s": view.retry_base_delay_s,
                          "max_delay_s": view.retry_max_delay_s}
         return data

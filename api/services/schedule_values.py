@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -16,6 +17,7 @@ from shared.schedule_rules import (
     check_filters,
     check_format_options,
     check_retry,
+    destination_or_default,
     merge_secrets,
     missing_members_error,
     parse_user_ids,
@@ -44,7 +46,7 @@ def timing_values(cron_expression: str | None, execute_at: str | None, timezone:
     raise InvalidInput("cron_expression: Missing data for required field (or give execute_at)")
 
 
-def destination_values(settings: Settings, data: dict[str, Any], stored_secret: dict[str, Any] | None = None,
+def destination_values(settings: Settings, data: Mapping[str, Any], stored_secret: dict[str, Any] | None = None,
                        stored_kind: str | None = None) -> dict[str, Any]:
     """destination_type, public destination and encrypted secrets; raises InvalidInput."""
     destination = split_destination(data)
@@ -61,9 +63,11 @@ def destination_values(settings: Settings, data: dict[str, Any], stored_secret: 
 
 
 def check_references(conn: psycopg.Connection, organization_id: UUID, values: dict[str, Any],
-                     filters: dict[str, Any]) -> None:
-    """The command and owner exist in the organization and the filters fit the command; raises InvalidInput."""
+                     filters: dict[str, Any]) -> command_sql.Command | None:
+    """The command (returned) and owner exist in the organization and the filters fit the command;
+    raises InvalidInput."""
     filter_keys: list[str] = []
+    command = None
     if values.get("command_id") is not None:
         command = command_sql.get_command(conn, organization_id, values["command_id"])
         if command is None:
@@ -73,6 +77,7 @@ def check_references(conn: psycopg.Connection, organization_id: UUID, values: di
     if owner is not None and not user_sql.existing_user_ids(conn, organization_id, [owner]):
         raise InvalidInput(f"created_by_user_id: User with id {owner} does not exist")
     values["filters"] = check_filters(filters, filter_keys)
+    return command
 
 
 def subscriber_ids(conn: psycopg.Connection, organization_id: UUID, raw: list[Any] | None) -> list[UUID]:
@@ -85,11 +90,15 @@ def subscriber_ids(conn: psycopg.Connection, organization_id: UUID, raw: list[An
 
 
 def create_values(settings: Settings, data: dict[str, Any], now: datetime) -> dict[str, Any]:
-    """Column values for a new schedule (before reference checks); raises InvalidInput."""
-    values = {k: data[k] for k in _PLAIN if k in data}
+    """Column values for a new schedule (before reference checks; a null name is the command's); raises InvalidInput."""
+    if data.get("name") is None and data.get("command_id") is None:
+        raise InvalidInput("name: Missing data for required field. Give a name, or a command_id to name the "
+                           "schedule after its command")
+    values = {k: data[k] for k in _PLAIN if k in data and data[k] is not None}
     values.update(timing_values(data.get("cron_expression"), data.get("execute_at"), data["timezone"], now))
     values["timezone"] = data["timezone"]
-    values.update(destination_values(settings, data["destination"]))
+    destination = destination_or_default(data.get("destination"), data.get("subscriber_user_ids"))
+    values.update(destination_values(settings, destination))
     values["format"] = data["format"]
     values["format_options"] = check_format_options(data["format"], data.get("format_options") or {})
     values["alert_condition"] = (data.get("alert") or {}).get("condition")

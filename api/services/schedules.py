@@ -10,7 +10,7 @@ import psycopg
 
 from api.services.schedule_values import check_references, create_values, subscriber_ids, update_values
 from shared.cron import next_fire_time
-from shared.errors import BadState, NotFound
+from shared.errors import InvalidInput, NotFound
 from shared.schedule_rules import check_test_supported
 from shared.settings import Settings
 from shared.sql import runs as run_sql
@@ -46,7 +46,9 @@ def create_schedule(conn: psycopg.Connection, settings: Settings, organization_i
     values = create_values(settings, data, datetime.now(UTC))
     if data.get("test_now"):
         check_test_supported(values["alert_condition"])
-    check_references(conn, organization_id, values, data.get("filters") or {})
+    command = check_references(conn, organization_id, values, data.get("filters") or {})
+    if "name" not in values and command is not None:
+        values["name"] = command.name  # Humm sends name: null; the command names the schedule
     subscribers = subscriber_ids(conn, organization_id, data.get("subscriber_user_ids"))
     schedule = schedule_sql.insert_schedule(conn, organization_id, values)
     if subscribers:
@@ -55,6 +57,15 @@ def create_schedule(conn: psycopg.Connection, settings: Settings, organization_i
         run_sql.insert_triggered_run(conn, organization_id, schedule.id, trigger="test", is_test=True)
     schedule_sql.notify_beat(conn)
     return view_of(conn, organization_id, schedule.id)
+
+
+def create_command_schedule(conn: psycopg.Connection, settings: Settings, organization_id: UUID, command_id: UUID,
+                            data: dict[str, Any]) -> ScheduleView:
+    """Create a schedule that runs the command of the path; raises InvalidInput if the body names another."""
+    if "command_id" in data and data["command_id"] != command_id:
+        raise InvalidInput(f"command_id: Does not match the command of the path ({command_id}); "
+                           "leave it out or give the same id")
+    return create_schedule(conn, settings, organization_id, {**data, "command_id": command_id})
 
 
 def update_schedule(conn: psycopg.Connection, settings: Settings, organization_id: UUID, schedule_id: UUID,
@@ -82,21 +93,23 @@ def update_schedule(conn: psycopg.Connection, settings: Settings, organization_i
 
 
 def pause(conn: psycopg.Connection, organization_id: UUID, schedule_id: UUID) -> ScheduleView:
-    """Pause a schedule; raises NotFound, BadState if already paused."""
+    """Pause a schedule; raises NotFound, InvalidInput if already paused or system-disabled."""
     schedule = load_schedule(conn, organization_id, schedule_id, for_update=True)
+    if schedule.system_disabled_at is not None:
+        raise InvalidInput("Schedule is system disabled")
     if schedule.paused_at is not None:
-        raise BadState("Schedule is already paused")
+        raise InvalidInput("Schedule is already paused")
     schedule_sql.pause_schedule(conn, organization_id, schedule_id)
     return view_of(conn, organization_id, schedule_id)
 
 
 def resume(conn: psycopg.Connection, organization_id: UUID, schedule_id: UUID) -> ScheduleView:
-    """Resume from now (missed slots are not owed); raises NotFound, BadState."""
+    """Resume from now (missed slots are not owed); raises NotFound, InvalidInput if not paused or system-disabled."""
     schedule = load_schedule(conn, organization_id, schedule_id, for_update=True)
     if schedule.system_disabled_at is not None:
-        raise BadState("Schedule is system disabled")
+        raise InvalidInput("Schedule is system disabled")
     if schedule.paused_at is None:
-        raise BadState("Schedule is already resumed")
+        raise InvalidInput("Schedule is already resumed")
     if schedule.kind == "cron" and schedule.cron_expression:
         next_at = next_fire_time(schedule.cron_expression, schedule.timezone, datetime.now(UTC))
     else:

@@ -15,7 +15,7 @@ from shared.sql.schedules import Schedule
 
 @dataclass(frozen=True)
 class ScheduleView(Schedule):
-    """A schedule plus what the API derives for it: its subscriber count and whether secrets are stored."""
+    """A schedule as the API shows it (next_run_at only while it can fire), its recipients and secrets flag."""
 
     recipient_count: int
     has_destination_secret: bool
@@ -38,13 +38,19 @@ class ScheduleQuery:
 # A NULL time (never ran, paused, done) sorts after every real one; a far-future stand-in keeps
 # the keyset a plain row comparison that the expression indexes of migration 0010 can serve.
 NULL_TIME_SENTINEL = "9999-12-31 00:00:00+00"
+# The next slot as the API shows it: none while the schedule cannot fire (paused, disabled or
+# system-disabled). The stored next_run_at is left as it was: beat never reads it for such a row
+# (its claim and its due index leave them out) and resume or re-enable computes it afresh from now.
+SHOWN_NEXT_RUN_AT = ("CASE WHEN s.enabled AND s.paused_at IS NULL AND s.system_disabled_at IS NULL "
+                     "THEN s.next_run_at END")
 SORT_EXPRESSIONS = {
     "name": "s.name",
     "created_at": "s.created_at",
-    "next_run_time": f"coalesce(s.next_run_at, '{NULL_TIME_SENTINEL}'::timestamptz)",
+    "next_run_time": f"coalesce({SHOWN_NEXT_RUN_AT}, '{NULL_TIME_SENTINEL}'::timestamptz)",
     "last_run_time": f"coalesce(s.last_run_at, '{NULL_TIME_SENTINEL}'::timestamptz)",
 }
-_VIEW_COLUMNS = ", ".join(f"s.{f.name}" for f in fields(Schedule)) + """,
+_VIEW_COLUMNS = ", ".join(f"{SHOWN_NEXT_RUN_AT} AS next_run_at" if f.name == "next_run_at" else f"s.{f.name}"
+                          for f in fields(Schedule)) + """,
     (SELECT count(*) FROM schedule_subscribers ss WHERE ss.schedule_id = s.id)::int AS recipient_count,
     s.destination_secret IS NOT NULL AS has_destination_secret"""
 

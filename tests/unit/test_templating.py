@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from shared.errors import InvalidInput
+from shared.templating import check_template
 from workers.commands.base import CommandRequest, SubscriberInfo, Text
 from workers.commands.template import TemplateCommand
 from workers.templating import TemplateFailure, render_template
@@ -32,3 +34,18 @@ def test_template_command_uses_the_subscribers_name_attributes_and_zone() -> Non
     )
     content = TemplateCommand(Settings(database_url="x", redis_url="x", secret_key="x" * 16)).run(request)
     assert content == Text("Ana/pro/14")
+
+
+def test_a_template_that_does_not_compile_is_refused_with_its_line() -> None:
+    check_template("Hi {{ subscriber.name }}, {{ run_time.hour }}", "config.template")
+    with pytest.raises(InvalidInput) as raised:
+        check_template("line one\n{{ broken", "destination.subject")
+    assert raised.value.detail.startswith("destination.subject: Template syntax error on line 2: ")
+
+
+@pytest.mark.parametrize("source", ["{{" + "(" * 1000 + "1" + ")" * 1000 + "}}",
+                                    "{% if a %}" * 200 + "{% endif %}" * 200])
+def test_a_template_nested_too_deeply_is_refused_not_crashed(source: str) -> None:
+    with pytest.raises(InvalidInput) as raised:
+        check_template(source, "config.template")
+    assert raised.value.detail == "config.template: Template is nested too deeply"

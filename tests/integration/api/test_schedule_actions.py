@@ -18,27 +18,52 @@ MISSING = "00000000-0000-0000-0000-0000000000ff"
 def test_pause_and_resume(api: Api, pool: ConnectionPool) -> None:
     sid = api.create_schedule(cron_expression="*/5 * * * *")["id"]
     paused = api.put(f"/v1/schedules/{sid}/pause").get_json()
-    assert paused["paused_at"] is not None
-    assert error(api.put(f"/v1/schedules/{sid}/pause"), 409) == "Schedule is already paused"
+    assert paused["paused_at"] is not None and paused["next_run_time"] is None
+    assert api.get(f"/v1/schedules/{sid}").get_json()["next_run_time"] is None
+    assert error(api.put(f"/v1/schedules/{sid}/pause"), 400) == "Schedule is already paused"
     with transaction(pool) as conn:  # a pause of a day: many slots were missed meanwhile
         conn.execute("UPDATE schedules SET next_run_at = now() - interval '1 day' WHERE id = %s", (sid,))
     resumed = api.put(f"/v1/schedules/{sid}/resume").get_json()
     assert resumed["paused_at"] is None
     next_run = datetime.fromisoformat(resumed["next_run_time"])
     assert timedelta(0) < next_run - datetime.now(UTC) <= timedelta(minutes=5)  # from now: no burst
-    assert error(api.put(f"/v1/schedules/{sid}/resume"), 409) == "Schedule is already resumed"
+    with transaction(pool) as conn:  # and what beat reads is that same slot
+        stored = conn.execute("SELECT next_run_at FROM schedules WHERE id = %s", (sid,)).fetchone()
+    assert stored == (next_run,)
+    assert error(api.put(f"/v1/schedules/{sid}/resume"), 400) == "Schedule is already resumed"
     with transaction(pool) as conn:
-        conn.execute("UPDATE schedules SET system_disabled_at = now(), system_disabled_reason = 'failing', "
-                     "paused_at = now() WHERE id = %s", (sid,))
+        conn.execute("UPDATE schedules SET system_disabled_at = now(), system_disabled_reason = 'failing' "
+                     "WHERE id = %s", (sid,))
+    assert api.get(f"/v1/schedules/{sid}").get_json()["next_run_time"] is None
+    assert error(api.put(f"/v1/schedules/{sid}/pause"), 400) == "Schedule is system disabled"
+    with transaction(pool) as conn:
+        conn.execute("UPDATE schedules SET paused_at = now() WHERE id = %s", (sid,))
         runs = conn.execute("SELECT count(*) FROM runs WHERE schedule_id = %s", (sid,)).fetchone()
     assert runs == (0,)
-    assert error(api.put(f"/v1/schedules/{sid}/resume"), 409) == "Schedule is system disabled"
+    assert error(api.put(f"/v1/schedules/{sid}/resume"), 400) == "Schedule is system disabled"
     reenabled = api.patch(f"/v1/schedules/{sid}", {"enabled": True}).get_json()
     assert reenabled["system_disabled_at"] is None and reenabled["system_disabled_reason"] is None
-    assert datetime.fromisoformat(reenabled["next_run_time"]) > datetime.now(UTC)
-    assert api.put(f"/v1/schedules/{sid}/resume").get_json()["paused_at"] is None
+    assert reenabled["next_run_time"] is None  # still paused
+    resumed = api.put(f"/v1/schedules/{sid}/resume").get_json()
+    assert resumed["paused_at"] is None and datetime.fromisoformat(resumed["next_run_time"]) > datetime.now(UTC)
     assert error(api.put(f"/v1/schedules/{MISSING}/pause"), 404) == f"Schedule with id {MISSING} does not exist"
     assert error(api.put("/v1/schedules/x/resume"), 400) == "schedule_id: Invalid uuid"
+
+
+def test_disabled_schedule_shows_no_next_run_and_re_enabling_starts_from_now(api: Api, pool: ConnectionPool) -> None:
+    sid = api.create_schedule(cron_expression="*/5 * * * *")["id"]
+    disabled = api.patch(f"/v1/schedules/{sid}", {"enabled": False}).get_json()
+    assert disabled["enabled"] is False and disabled["next_run_time"] is None
+    listed = api.get("/v1/schedules?sort_field=next_run_time").get_json()["records"]
+    assert [r["next_run_time"] for r in listed] == [None]
+    with transaction(pool) as conn:  # disabled for a day: its stored slot is long past
+        conn.execute("UPDATE schedules SET next_run_at = now() - interval '1 day' WHERE id = %s", (sid,))
+    enabled = api.patch(f"/v1/schedules/{sid}", {"enabled": True}).get_json()
+    next_run = datetime.fromisoformat(enabled["next_run_time"])
+    assert timedelta(0) < next_run - datetime.now(UTC) <= timedelta(minutes=5)
+    with transaction(pool) as conn:
+        stored = conn.execute("SELECT next_run_at FROM schedules WHERE id = %s", (sid,)).fetchone()
+    assert stored == (next_run,)
 
 
 def test_trigger_and_test_insert_runs_and_wake_beat(api: Api, pool: ConnectionPool, settings: Settings) -> None:
@@ -124,3 +149,19 @@ def test_run_detail_and_its_errors(api: Api, pool: ConnectionPool) -> None:
     assert all(a["started_at"] for a in log)
     assert error(api.get("/v1/runs/nope"), 400) == "run_id: Invalid uuid"
     assert error(api.get(f"/v1/runs/{MISSING}"), 404) == f"Run with id {MISSING} does not exist"
+
+
+def test_paused_schedules_sort_last_by_next_run_time_across_pages(api: Api) -> None:
+    soon = api.create_schedule(name="soon", cron_expression="*/5 * * * *")["id"]
+    paused = api.create_schedule(name="paused", cron_expression="*/5 * * * *")["id"]
+    later = api.create_schedule(name="later", cron_expression="0 0 1 1 *")["id"]
+    api.put(f"/v1/schedules/{paused}/pause")
+    seen, cursor = [], None
+    while True:
+        query = "/v1/schedules?sort_field=next_run_time&page_size=1" + (f"&cursor={cursor}" if cursor else "")
+        page = api.get(query).get_json()
+        seen += [(r["id"], r["next_run_time"] is None) for r in page["records"]]
+        if not page["page_info"]["has_next_page"]:
+            break
+        cursor = page["page_info"]["next_cursor"]
+    assert seen == [(soon, False), (later, False), (paused, True)]
