@@ -145,3 +145,15 @@ def update_values(settings: Settings, conn: psycopg.Connection, current: schedul
         values["alert_condition"] = (data["alert"] or {}).get("condition")
     values.update(_retry_values(data.get("retry")))
     return values
+
+
+def owner_from_caller(data: dict[str, Any], caller_user_id: UUID | None, *, creating: bool) -> dict[str, Any]:
+    """The body with created_by_user_id from a user's token (set when a create omits it); raises InvalidInput
+    when the body names another owner. Organization-wide tokens may name any member, or none."""
+    if caller_user_id is None:
+        return data
+    if "created_by_user_id" not in data:
+        return {**data, "created_by_user_id": caller_user_id} if creating else data
+    if data["created_by_user_id"] != caller_user_id:
+        raise InvalidInput(f"created_by_user_id: Must be the token's own user ({caller_user_id}) or omitted")
+    return data

@@ -15,7 +15,8 @@ from shared.schedule_rules import normalize_emails
 from shared.sql import users as user_sql
 
 
-def _email(value: str) -> str:
+def normalize_email(value: str) -> str:
+    """The address trimmed and checked; raises InvalidInput (`email: Invalid email address`)."""
     try:
         return normalize_emails([value])[0]
     except InvalidInput:
@@ -25,7 +26,7 @@ def _email(value: str) -> str:
 def upsert_email_only(conn: psycopg.Connection, organization_id: UUID, data: dict[str, Any],
                       definitions: Mapping[str, AttributeDefinition]) -> user_sql.User:
     """Create the user for this address or update the existing one; raises InvalidInput."""
-    email = _email(data["email"])
+    email = normalize_email(data["email"])
     if "timezone" in data:
         validate_timezone(data["timezone"])
     given = data.get("user_attributes") or {}
