@@ -15,6 +15,7 @@ import psycopg
 from shared.db import connect
 from shared.errors import ConfigError, PunctualError
 from shared.migrate import apply_migrations
+from shared.secrets_at_rest import encrypt_plaintext_secrets
 from shared.settings import load_settings
 from shared.sql.organizations import (
     ApiToken,
@@ -30,9 +31,12 @@ MAX_TOKEN_DAYS = 3650
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    with connect(load_settings()) as conn:
+    settings = load_settings()
+    with connect(settings) as conn:
         applied = apply_migrations(conn)
-    print(json.dumps({"applied": applied}))
+        with conn.transaction():
+            encrypted = encrypt_plaintext_secrets(conn, settings.secret_key)
+    print(json.dumps({"applied": applied, "encrypted": encrypted}))
     return 0
 
 

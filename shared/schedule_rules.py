@@ -19,14 +19,16 @@ from shared.errors import InvalidInput
 DESTINATION_TYPES = ("email", "sftp", "webhook", "slack")
 FORMATS = ("json", "csv", "xlsx", "html", "text")
 ALERT_CONDITIONS = ("results_present", "results_changed")
-SECRET_FIELDS = {"email": (), "sftp": ("password", "private_key"), "webhook": ("secret",), "slack": ()}
+# A Slack incoming-webhook URL is a credential (whoever has it can post): stored encrypted, shown masked.
+SECRET_FIELDS = {"email": (), "sftp": ("password", "private_key"), "webhook": ("secret",), "slack": ("url",)}
 _PUBLIC_FIELDS = {
     "email": ("subject", "body"),
     "sftp": ("host", "port", "username", "host_key", "directory", "filename_template"),
     "webhook": ("url",),
-    "slack": ("url", "text"),
+    "slack": ("text",),
 }
-_REQUIRED = {"email": (), "sftp": ("host", "username", "host_key"), "webhook": ("url",), "slack": ("url",)}
+# Secrets that must be present are judged after merging with stored ones (an update may omit them).
+_REQUIRED = {"email": (), "sftp": ("host", "username", "host_key"), "webhook": ("url",), "slack": ()}
 _HOST_KEY = re.compile(r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+={0,3}( .*)?$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 _SFTP_DEFAULTS: dict[str, Any] = {"port": 22, "directory": "/", "filename_template": "{schedule}-{date}-{run}.{ext}"}

@@ -22,6 +22,7 @@ from shared.schedule_rules import (
     split_destination,
 )
 from shared.settings import Settings
+from shared.slack_urls import mask_slack_url
 from shared.sql import commands as command_sql
 from shared.sql import schedules as schedule_sql
 from shared.sql import users as user_sql
@@ -48,14 +49,20 @@ def destination_values(settings: Settings, data: dict[str, Any], stored_secret: 
                        stored_kind: str | None = None) -> dict[str, Any]:
     """destination_type, public destination and encrypted secrets; raises InvalidInput."""
     destination = split_destination(data)
-    if "url" in destination.public:
-        check_url(destination.public["url"], settings.outbound_allowlist, field="destination.url")
+    url = destination.public.get("url") or destination.secrets.get("url")
+    if url:
+        check_url(url, settings.outbound_allowlist, field="destination.url")
     secrets = merge_secrets(destination.type, destination.secrets, stored_secret or {}, stored_kind or "")
     if destination.type == "sftp" and not secrets:
         raise InvalidInput("destination.password: Either password or private_key is required for sftp")
+    public = destination.public
+    if destination.type == "slack":
+        if not secrets.get("url"):
+            raise InvalidInput("destination.url: Missing data for required field.")
+        public = {**public, "masked_url": mask_slack_url(secrets["url"])}
     return {
         "destination_type": destination.type,
-        "destination": destination.public,
+        "destination": public,
         "destination_secret": encrypt_secret(settings.secret_key, secrets) if secrets else None,
     }
 
