@@ -44,7 +44,7 @@ def resume(schedule_id: str) -> ScheduleView:
 @blp.response(200, Success)
 @error_responses(blp, 400, 404)
 def trigger(schedule_id: str) -> dict[str, bool]:
-    """Fire a schedule now (a run beat publishes at once)."""
+    """Fire a schedule now (a run beat publishes at once); 429 past PUNCTUAL_QUOTA_RUNS_TRIGGERED_PER_HOUR."""
     sid = parse_uuid(schedule_id, "schedule_id")
     with transaction(get_pool()) as conn:
         service.trigger(conn, get_settings(), current_organization_id(), sid, test=False)
