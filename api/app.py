@@ -22,7 +22,10 @@ every attempt. Authenticate with `Authorization: Bearer <token>`. Every error bo
 Tenancy: every resource belongs to the token's organization; another organization's id answers
 404 exactly as a missing one. An `organization_id` given in a body or query must be the token's
 organization, else 400 (`organization_id: Does not match the organization of the token`).
-Rate limits are per token (429 with `Retry-After`); bodies over the configured size answer 413.
+Rate limits are one budget per token across every route, and failed authentications are limited per
+client address (429 with `Retry-After`). Organization quotas answer 400 (schedules, recipients per
+schedule) or 429 with `Retry-After` (runs triggered per hour), naming the quota. Bodies over the
+configured size answer 413.
 Lists are keyset-paged: pass `page_info.next_cursor` back as `cursor`."""
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import psycopg
@@ -13,14 +15,28 @@ import psycopg
 from shared.db import connect
 from shared.errors import ConfigError, PunctualError
 from shared.migrate import apply_migrations
+from shared.secrets_at_rest import encrypt_plaintext_secrets
 from shared.settings import load_settings
-from shared.sql.organizations import create_organization, create_token, get_organization
+from shared.sql.organizations import (
+    ApiToken,
+    create_organization,
+    create_token,
+    get_organization,
+    get_token,
+    revoke_token,
+)
+from shared.sql.users import get_user
+
+MAX_TOKEN_DAYS = 3650
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    with connect(load_settings()) as conn:
+    settings = load_settings()
+    with connect(settings) as conn:
         applied = apply_migrations(conn)
-    print(json.dumps({"applied": applied}))
+        with conn.transaction():
+            encrypted = encrypt_plaintext_secrets(conn, settings.secret_key)
+    print(json.dumps({"applied": applied, "encrypted": encrypted}))
     return 0
 
 
@@ -35,20 +51,84 @@ def cmd_orgs_create(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_tokens_create(args: argparse.Namespace) -> int:
+def _token_json(row: ApiToken) -> dict[str, object]:
+    return {"id": str(row.id), "organization_id": str(row.organization_id), "name": row.name,
+            "token_prefix": row.token_prefix, "user_id": str(row.user_id) if row.user_id else None,
+            "created_at": row.created_at.isoformat(),
+            "expires_at": row.expires_at.isoformat() if row.expires_at else None,
+            "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None}
+
+
+def _uuid_arg(value: str, option: str, what: str) -> UUID | None:
     try:
-        org_id = UUID(args.org)
+        return UUID(value)
     except ValueError:
-        print("error: --org must be an organization id (uuid)", file=sys.stderr)
+        print(f"error: {option} must be {what} (uuid)", file=sys.stderr)
+        return None
+
+
+def cmd_tokens_create(args: argparse.Namespace) -> int:
+    org_id = _uuid_arg(args.org, "--org", "an organization id")
+    user_id = _uuid_arg(args.user, "--user", "a user id") if args.user else None
+    if org_id is None or (args.user and user_id is None):
         return 2
+    name = args.name.strip()
+    if not 1 <= len(name) <= 255:
+        print("error: --name must be 1 to 255 characters", file=sys.stderr)
+        return 2
+    if args.expires_in is not None and not 1 <= args.expires_in <= MAX_TOKEN_DAYS:
+        print(f"error: --expires-in must be 1 to {MAX_TOKEN_DAYS} days", file=sys.stderr)
+        return 2
+    expires_at = datetime.now(UTC) + timedelta(days=args.expires_in) if args.expires_in else None
     with connect(load_settings()) as conn, conn.transaction():
         if get_organization(conn, org_id) is None:
             print(f"error: organization {org_id} does not exist", file=sys.stderr)
             return 2
-        row, token = create_token(conn, org_id, args.name)
-    print(json.dumps({"id": str(row.id), "organization_id": str(org_id), "name": row.name,
-                      "token": token}))
+        if user_id is not None:
+            user = get_user(conn, org_id, user_id)
+            if user is None or user.kind != "member":
+                print(f"error: user {user_id} is not a member user of organization {org_id}", file=sys.stderr)
+                return 2
+        row, token = create_token(conn, org_id, name, expires_at=expires_at, user_id=user_id)
+    print(json.dumps({**_token_json(row), "token": token}))
     return 0
+
+
+def cmd_tokens_revoke(args: argparse.Namespace) -> int:
+    token_id = _uuid_arg(args.token_id, "TOKEN_ID", "a token id")
+    if token_id is None:
+        return 2
+    with connect(load_settings()) as conn, conn.transaction():
+        row = get_token(conn, token_id)
+        if row is None:
+            print(f"error: token {token_id} does not exist", file=sys.stderr)
+            return 2
+        revoke_token(conn, row.organization_id, token_id)  # already revoked: nothing changes
+        row = get_token(conn, token_id)
+    assert row is not None
+    print(json.dumps(_token_json(row)))
+    return 0
+
+
+LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def cmd_flower(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    env = dict(os.environ)
+    if settings.flower_basic_auth:
+        # Flower reads its --basic-auth from FLOWER_BASIC_AUTH too; there the password stays out of `ps`.
+        env["FLOWER_BASIC_AUTH"] = settings.flower_basic_auth
+    elif not (settings.dev_mode and args.address in LOOPBACK):
+        print("error: PUNCTUAL_FLOWER_BASIC_AUTH=user:password is required (only `punctual dev` runs Flower "
+              "without it, and only on 127.0.0.1)", file=sys.stderr)
+        return 2
+    else:
+        env.pop("FLOWER_BASIC_AUTH", None)
+    command = [sys.executable, "-m", "celery", "-A", "workers.app", "flower", f"--address={args.address}",
+               f"--port={args.port}"]
+    os.execve(sys.executable, command, env)  # noqa: S606 (becomes Flower, so signals reach it)
+    return 0  # pragma: no cover - execve does not return
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
@@ -71,7 +151,13 @@ def build_parser() -> argparse.ArgumentParser:
     create_tok = tokens.add_parser("create", help="create an API token (printed once)")
     create_tok.add_argument("--org", required=True, help="organization id")
     create_tok.add_argument("--name", default="default")
+    create_tok.add_argument("--expires-in", type=int, metavar="DAYS", help="expire after DAYS days (default: never)")
+    create_tok.add_argument("--user", metavar="USER_ID",
+                            help="a member user the token acts for: schedules it creates are theirs")
     create_tok.set_defaults(func=cmd_tokens_create)
+    revoke_tok = tokens.add_parser("revoke", help="revoke an API token at once")
+    revoke_tok.add_argument("token_id", metavar="TOKEN_ID")
+    revoke_tok.set_defaults(func=cmd_tokens_revoke)
 
     try:
         from api.cron_cli import add_cron_parser
@@ -79,6 +165,11 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         add_cron_parser(sub)
+
+    flower = sub.add_parser("flower", help="run Flower (needs PUNCTUAL_FLOWER_BASIC_AUTH outside `punctual dev`)")
+    flower.add_argument("--address", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    flower.add_argument("--port", type=int, default=5555)
+    flower.set_defaults(func=cmd_flower)
 
     dev = sub.add_parser("dev", help="run the whole system locally (what `make run` calls)")
     dev.add_argument("--port", type=int, default=None, help="API port (default PORT or 8000)")

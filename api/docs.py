@@ -13,12 +13,13 @@ from api.schemas.common import Error
 
 ERROR_DESCRIPTIONS = {
     400: "Invalid input: `detail` names the field and says what is wrong",
-    401: "Missing, malformed, unknown or revoked token",
+    401: "Missing, malformed, unknown, revoked or expired token",
     404: "Missing, or belongs to another organization",
     405: "Method not allowed: the path exists but not with this method (the Allow header lists its methods)",
     409: "The resource's state forbids the operation, or it exists already",
     413: "Request body too large",
-    429: "Rate limited: see Retry-After",
+    429: "Rate limited (per token, or failed authentications per address) or over a per-hour quota: see "
+         "Retry-After",
 }
 ASSETS_PATH = "/v1/docs/assets/"
 

@@ -15,6 +15,7 @@ from shared.errors import (
     InvalidInput,
     NotFound,
     PunctualError,
+    RateLimited,
     Unauthorized,
 )
 
@@ -26,6 +27,7 @@ STATUS_BY_ERROR: dict[type[PunctualError], int] = {
     NotFound: 404,
     Conflict: 409,
     BadState: 409,
+    RateLimited: 429,
 }
 
 
@@ -90,10 +92,13 @@ def register_error_handlers(app: Flask) -> None:
             logger.error("configuration error: %s", exc.detail)
             return error_response("Internal server error", 500)
         status = next((s for t, s in STATUS_BY_ERROR.items() if isinstance(exc, t)), 400)
-        return error_response(exc.detail, status)
+        headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, RateLimited) else None
+        return error_response(exc.detail, status, headers)
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:
+        if isinstance(exc.response, Response):  # already answered in the standard body (the rate limiter's 429)
+            return exc.response
         detail, status = _http_detail(exc)
         headers = {}
         if status == 405 and exc.get_response().headers.get("Allow"):

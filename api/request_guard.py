@@ -7,6 +7,7 @@ from typing import Any
 from uuid import UUID
 
 from flask import Flask, g, request
+from werkzeug.exceptions import BadRequest
 
 from shared.errors import InvalidInput
 
@@ -52,6 +53,17 @@ def _check_organization(value: Any, where: str) -> None:
         raise InvalidInput(f"organization_id: Does not match the organization of the token ({where})")
 
 
+def _json_body() -> Any:
+    if not request.is_json or not request.get_data(cache=True):
+        return None
+    try:
+        return request.get_json()
+    except BadRequest:
+        # Malformed JSON, or valid JSON Python will not read (an integer of more than 4,300 digits raises
+        # ValueError, which the argument parser would not expect): refused here, once, for every route.
+        raise InvalidInput("Invalid JSON") from None
+
+
 def guard_request() -> None:
     """Reject text PostgreSQL cannot store and an organization_id other than the token's; raises InvalidInput."""
     if getattr(g, "organization_id", None) is None:
@@ -62,7 +74,7 @@ def guard_request() -> None:
     if "organization_id" in request.args:
         _check_organization(request.args["organization_id"], "query")
     try:
-        body = request.get_json(silent=True) if request.is_json else None
+        body = _json_body()
         _check_value(body)
     except RecursionError:  # nested deeper than the parser's stack: not JSON we will read
         raise InvalidInput("Invalid JSON") from None

@@ -53,7 +53,8 @@ def _http(config: Mapping[str, Any]) -> dict[str, Any]:
     method = config.get("method", "POST")
     if method not in ("POST", "GET"):
         raise InvalidInput("config.method: Must be one of: POST, GET.")
-    headers = config.get("headers", {})
+    headers = config.get("headers")
+    headers = {} if headers is None else headers  # null clears them, like {}
     if not isinstance(headers, dict):
         raise InvalidInput("config.headers: Must be an object of header names to string values")
     for name, value in headers.items():

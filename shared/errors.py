@@ -33,3 +33,11 @@ class BadState(PunctualError):
 
 class ConfigError(PunctualError):
     """Settings from the environment are missing or malformed (fails at start)."""
+
+
+class RateLimited(PunctualError):
+    """Too many requests or runs for a limit or quota; retry after `retry_after_s` (maps to 429)."""
+
+    def __init__(self, detail: str, retry_after_s: int) -> None:
+        super().__init__(detail)
+        self.retry_after_s = max(1, retry_after_s)

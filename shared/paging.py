@@ -79,7 +79,8 @@ def decode_cursor(text: str, sort: str, *, time_valued: bool) -> Cursor:
 def _decode_value(value: Any, is_time: Any) -> str | datetime | None:
     if value is None:
         return None
-    if not isinstance(value, str):
+    # The value goes to PostgreSQL, whose text holds neither NUL nor a lone surrogate.
+    if not isinstance(value, str) or "\x00" in value or _has_lone_surrogate(value):
         raise ValueError("cursor value")
     if is_time is True:
         moment = datetime.fromisoformat(value)
@@ -89,3 +90,11 @@ def _decode_value(value: Any, is_time: Any) -> str | datetime | None:
     if is_time is False:
         return value
     raise ValueError("cursor kind")
+
+
+def _has_lone_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False

@@ -21,14 +21,16 @@ from shared.templating import check_template
 DESTINATION_TYPES = ("email", "sftp", "webhook", "slack")
 FORMATS = ("json", "csv", "xlsx", "html", "text", "pdf", "png")
 ALERT_CONDITIONS = ("results_present", "results_changed")
-SECRET_FIELDS = {"email": (), "sftp": ("password", "private_key"), "webhook": ("secret",), "slack": ()}
+# A Slack incoming-webhook URL is a credential (whoever has it can post): stored encrypted, shown masked.
+SECRET_FIELDS = {"email": (), "sftp": ("password", "private_key"), "webhook": ("secret",), "slack": ("url",)}
 _PUBLIC_FIELDS = {
     "email": ("subject", "body"),
     "sftp": ("host", "port", "username", "host_key", "directory", "filename_template"),
     "webhook": ("url",),
-    "slack": ("url", "text"),
+    "slack": ("text",),
 }
-_REQUIRED = {"email": (), "sftp": ("host", "username", "host_key"), "webhook": ("url",), "slack": ("url",)}
+# Secrets that must be present are judged after merging with stored ones (an update may omit them).
+_REQUIRED = {"email": (), "sftp": ("host", "username", "host_key"), "webhook": ("url",), "slack": ()}
 _HOST_KEY = re.compile(r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+={0,3}( .*)?$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 # C0 controls, DEL, C1 controls and the Unicode line and paragraph separators.

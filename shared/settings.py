@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from limits import parse_many
 
 from shared.data_sources import NAME_PATTERN, DataSourceGrant, parse_endpoint, same_database
 from shared.errors import ConfigError, InvalidInput
@@ -53,6 +56,14 @@ class Settings:
     republish_after_s: float = 300.0
     broker_visibility_timeout_s: float = 30.0
     command_max_output_bytes: int = 50 * 1024 * 1024
+    host: str = "127.0.0.1"
+    auth_failure_limit: str = "20 per minute"
+    quota_schedules: int = 10_000
+    quota_recipients_per_schedule: int = 1_000
+    quota_runs_triggered_per_hour: int = 1_000
+    quota_deliveries_per_hour: int = 100_000
+    flower_basic_auth: str | None = None
+    dev_mode: bool = False
 
 
 def embedded_services_file(env: Mapping[str, str] | None = None) -> Path:
@@ -143,6 +154,41 @@ def _data_source_grant(name: str, entry: object, database_url: str) -> DataSourc
     return DataSourceGrant(entry["url"], organizations)
 
 
+def _rate_limit(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = (env.get(name) or "").strip() or default
+    try:
+        parse_many(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a rate such as '600 per minute' or '10/second', got {raw!r}") from None
+    return raw
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = (env.get(name) or "0").strip()
+    if raw not in ("0", "1"):
+        raise ConfigError(f"{name} must be 0 or 1, got {raw!r}")
+    return raw == "1"
+
+
+def _host(env: Mapping[str, str]) -> str:
+    raw = (env.get("HOST") or "").strip() or "127.0.0.1"
+    if not re.fullmatch(r"[A-Za-z0-9.:\[\]-]{1,255}", raw):
+        raise ConfigError(f"HOST must be an address to bind such as 127.0.0.1 or 0.0.0.0, got {raw!r}")
+    return raw
+
+
+def _basic_auth(env: Mapping[str, str], name: str) -> str | None:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return None
+    # Flower takes a comma-separated list of user:password pairs; an empty half would let anybody in.
+    for pair in raw.split(","):
+        user, colon, password = pair.partition(":")
+        if not colon or not user or not password:
+            raise ConfigError(f"{name} must be user:password (comma-separated for several users)")
+    return raw
+
+
 def _required(env: Mapping[str, str], fallback: Mapping[str, str], name: str) -> str:
     value = env.get(name) or fallback.get(name)
     if not value:
@@ -203,7 +249,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         beat_broker_timeout_s=_float(env, "PUNCTUAL_BEAT_BROKER_TIMEOUT", 2.0),
         misfire_run_all_cap=_int(env, "PUNCTUAL_MISFIRE_RUN_ALL_CAP", 100, minimum=1),
         max_body_bytes=_int(env, "PUNCTUAL_MAX_BODY_BYTES", 1_048_576, minimum=1024),
-        rate_limit=env.get("PUNCTUAL_RATE_LIMIT", "600 per minute"),
+        rate_limit=_rate_limit(env, "PUNCTUAL_RATE_LIMIT", "600 per minute"),
         http_connect_timeout_s=_float(env, "PUNCTUAL_HTTP_CONNECT_TIMEOUT", 5.0),
         http_read_timeout_s=_float(env, "PUNCTUAL_HTTP_READ_TIMEOUT", 30.0),
         consecutive_failures_to_disable=_int(env, "PUNCTUAL_DISABLE_AFTER_FAILURES", 10, minimum=1),
@@ -219,4 +265,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         republish_after_s=_float(env, "PUNCTUAL_REPUBLISH_AFTER", 300.0),
         broker_visibility_timeout_s=_float(env, "PUNCTUAL_BROKER_VISIBILITY_TIMEOUT", 30.0),
         command_max_output_bytes=_int(env, "PUNCTUAL_COMMAND_MAX_OUTPUT_BYTES", 50 * 1024 * 1024, minimum=1024),
+        host=_host(env),
+        auth_failure_limit=_rate_limit(env, "PUNCTUAL_AUTH_FAILURE_LIMIT", "20 per minute"),
+        # 0 turns a quota off.
+        quota_schedules=_int(env, "PUNCTUAL_QUOTA_SCHEDULES", 10_000),
+        quota_recipients_per_schedule=_int(env, "PUNCTUAL_QUOTA_RECIPIENTS_PER_SCHEDULE", 1_000),
+        quota_runs_triggered_per_hour=_int(env, "PUNCTUAL_QUOTA_RUNS_TRIGGERED_PER_HOUR", 1_000),
+        quota_deliveries_per_hour=_int(env, "PUNCTUAL_QUOTA_DELIVERIES_PER_HOUR", 100_000),
+        flower_basic_auth=_basic_auth(env, "PUNCTUAL_FLOWER_BASIC_AUTH"),
+        dev_mode=_flag(env, "PUNCTUAL_DEV"),
     )

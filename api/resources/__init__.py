@@ -11,8 +11,9 @@ from api.resources import (
     runs,
     schedule_actions,
     schedules,
+    tokens,
     users,
 )
 
 BLUEPRINTS = [health.blp, schedules.blp, runs.blp, schedule_actions.blp, commands.blp, data_sources.blp,
-              users.blp, cron.blp, deliveries.blp]
+              users.blp, tokens.blp, cron.blp, deliveries.blp]

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask.views import MethodView
 
-from api.auth import current_organization_id
+from api.auth import current_organization_id, current_user_id
 from api.db import get_pool, get_settings
 from api.docs import ApiBlueprint, error_responses
 from api.paging import build_page, keyset, read_cursor
@@ -15,6 +15,7 @@ from api.schemas.commands import CommandCreate, CommandListArgs, CommandOut, Com
 from api.schemas.schedules import ScheduleCreate, ScheduleOut
 from api.services import commands as service
 from api.services import schedules as schedule_service
+from api.services.schedule_values import owner_from_caller
 from shared.db import transaction
 from shared.sql import commands as command_sql
 from shared.sql.schedule_listing import ScheduleView
@@ -84,6 +85,7 @@ def create_command_schedule(data: dict[str, Any], command_id: str) -> ScheduleVi
     destination are emailed."""
     cid = parse_uuid(command_id, "command_id")
     org = current_organization_id()
+    data = owner_from_caller(data, current_user_id(), creating=True)
     with transaction(get_pool()) as conn:
         service.load_command(conn, org, cid)
         return schedule_service.create_command_schedule(conn, get_settings(), org, cid, data)

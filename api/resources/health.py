@@ -1,4 +1,5 @@
-"""GET /v1/health: the database, the broker, and beat's last tick."""
+"""GET /v1/health: up or down for anybody; GET /v1/health/detail: the database, the broker and beat's
+heartbeat, for a token holder."""
 
 from __future__ import annotations
 
@@ -7,18 +8,47 @@ from typing import Any
 import psycopg
 import redis
 from flask import Response, jsonify
-from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
 
 from api.db import get_pool, get_settings
+from api.docs import ApiBlueprint, error_responses
 from shared.db import transaction
 
-blp = Blueprint("health", __name__, url_prefix="/v1", description="Liveness of the system")
+blp = ApiBlueprint("health", __name__, url_prefix="/v1", description="Liveness of the system")
 
 
-def _database() -> tuple[bool, dict[str, Any]]:
+class HealthStatus(Schema):
+    status = fields.String(required=True, validate=validate.OneOf(("ok", "degraded")),
+                           metadata={"description": "ok (200) or degraded (503)"})
+
+
+class Dependency(Schema):
+    ok = fields.Boolean(required=True)
+    error = fields.String(metadata={"description": "The error's type when not ok"})
+
+
+class BeatHealth(Schema):
+    last_tick_at = fields.DateTime(required=True, allow_none=True)
+    seconds_since_last_tick = fields.Float(required=True, allow_none=True)
+    live_beats = fields.Integer(required=True, metadata={"description": "Beats that ticked in the last 30 s"})
+    runs_published = fields.Integer(required=True)
+    oldest_pending_run_at = fields.DateTime(required=True, allow_none=True)
+    oldest_pending_run_age_s = fields.Float(required=True, allow_none=True)
+    pending_runs = fields.Integer(required=True)
+
+
+class HealthDetail(HealthStatus):
+    database = fields.Nested(Dependency, required=True)
+    broker = fields.Nested(Dependency, required=True)
+    beat = fields.Nested(BeatHealth, metadata={"description": "Absent when the database is down"})
+
+
+def _database(detail: bool) -> tuple[bool, dict[str, Any]]:
     try:
         with transaction(get_pool()) as conn:
             conn.execute("SELECT 1")
+            if not detail:
+                return True, {"database": {"ok": True}}
             beat = conn.execute(
                 """SELECT max(last_tick_at), extract(epoch FROM now() - max(last_tick_at)),
                           count(*) FILTER (WHERE last_tick_at > now() - interval '30 seconds'),
@@ -56,14 +86,35 @@ def _broker() -> dict[str, Any]:
     return {"ok": True}
 
 
-@blp.route("/health")
-@blp.doc(security=[])
-def health() -> Response:
-    """Report the database, the broker and beat's heartbeat; 503 when a dependency is down."""
-    db_ok, body = _database()
+def _check(detail: bool) -> tuple[bool, dict[str, Any]]:
+    db_ok, body = _database(detail)
     body["broker"] = _broker()
     ok = db_ok and body["broker"]["ok"]
     body["status"] = "ok" if ok else "degraded"
+    return ok, body
+
+
+def _answer(ok: bool, body: dict[str, Any]) -> Response:
     response = jsonify(body)
     response.status_code = 200 if ok else 503
     return response
+
+
+@blp.route("/health")
+@blp.doc(security=[])
+@blp.response(200, HealthStatus, description="The database and the broker answer")
+@blp.alt_response(503, schema=HealthStatus, description="The database or the broker does not answer")
+def health() -> Response:
+    """Up or down, for load balancers and anybody: the details are at /v1/health/detail, for a token holder."""
+    ok, _ = _check(detail=False)
+    return _answer(ok, {"status": "ok" if ok else "degraded"})
+
+
+@blp.route("/health/detail")
+@blp.response(200, HealthDetail, description="The database and the broker answer")
+@blp.alt_response(503, schema=HealthDetail, description="The database or the broker does not answer")
+@error_responses(blp)
+def health_detail() -> Response:
+    """The database, the broker and beat's heartbeat (seconds since its last tick, pending runs); 503 when a
+    dependency is down."""
+    return _answer(*_check(detail=True))

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from api.auth import current_organization_id
-from api.db import get_pool
+from api.db import get_pool, get_settings
 from api.docs import ApiBlueprint, error_responses
 from api.paging import build_page, keyset, read_cursor
 from api.params import parse_uuid
 from api.schemas.runs import RunListArgs, RunPage
 from api.schemas.schedules import RecipientsAdded, RecipientsIn, RecipientsRemoved, ScheduleOut, Success
-from api.services import recipients
+from api.services import quotas, recipients
 from api.services import schedules as service
 from shared.db import transaction
 from shared.sql import runs as run_sql
@@ -46,10 +46,10 @@ def resume(schedule_id: str) -> ScheduleView:
 @blp.response(200, Success)
 @error_responses(blp, 400, 404)
 def trigger(schedule_id: str) -> dict[str, bool]:
-    """Fire a schedule now (a run beat publishes at once)."""
+    """Fire a schedule now (a run beat publishes at once); 429 past PUNCTUAL_QUOTA_RUNS_TRIGGERED_PER_HOUR."""
     sid = parse_uuid(schedule_id, "schedule_id")
     with transaction(get_pool()) as conn:
-        service.trigger(conn, current_organization_id(), sid, test=False)
+        service.trigger(conn, get_settings(), current_organization_id(), sid, test=False)
     return {"success": True}
 
 
@@ -60,7 +60,7 @@ def test_delivery(schedule_id: str) -> dict[str, bool]:
     """Send a test delivery now: marked as a test, it leaves last_run_time and last_status alone."""
     sid = parse_uuid(schedule_id, "schedule_id")
     with transaction(get_pool()) as conn:
-        service.trigger(conn, current_organization_id(), sid, test=True)
+        service.trigger(conn, get_settings(), current_organization_id(), sid, test=True)
     return {"success": True}
 
 
@@ -74,6 +74,7 @@ def add_recipients(data: dict[str, Any], schedule_id: str) -> dict[str, Any]:
     with transaction(get_pool()) as conn:
         schedule = service.load_schedule(conn, current_organization_id(), sid, for_update=True)
         added = recipients.add_recipients(conn, schedule, recipients.parse_recipients(data))
+        quotas.check_recipients(conn, get_settings(), schedule.organization_id, sid)
     return {"added_recipients_count": added, "success": True}
 
 

@@ -6,13 +6,14 @@ from typing import Any
 
 from flask.views import MethodView
 
-from api.auth import current_organization_id
+from api.auth import current_organization_id, current_user_id
 from api.db import get_pool, get_settings
 from api.docs import ApiBlueprint, error_responses
 from api.paging import build_page, keyset, read_cursor
 from api.params import parse_uuid
 from api.schemas.schedules import ScheduleCreate, ScheduleListArgs, ScheduleOut, SchedulePage, ScheduleUpdate
 from api.services import schedules as service
+from api.services.schedule_values import owner_from_caller
 from shared.db import transaction
 from shared.sql import schedule_listing as listing
 from shared.sql import schedules as schedule_sql
@@ -48,6 +49,7 @@ class Schedules(MethodView):
     @error_responses(blp, 400, 401, 429)
     def post(self, data: dict[str, Any]) -> listing.ScheduleView:
         """Create a schedule (cron or one-shot `execute_at`); `test_now` also queues a test delivery."""
+        data = owner_from_caller(data, current_user_id(), creating=True)
         with transaction(get_pool()) as conn:
             return service.create_schedule(conn, get_settings(), current_organization_id(), data)
 
@@ -68,6 +70,7 @@ class ScheduleById(MethodView):
     def patch(self, data: dict[str, Any], schedule_id: str) -> listing.ScheduleView:
         """Change some fields; a new cron, execute_at or timezone recomputes next_run_time."""
         sid = parse_uuid(schedule_id, "schedule_id")
+        data = owner_from_caller(data, current_user_id(), creating=False)
         with transaction(get_pool()) as conn:
             return service.update_schedule(conn, get_settings(), current_organization_id(), sid, data)
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from typing import Any
+
+from marshmallow import Schema, fields, pre_dump, validate
 
 from api.schemas.common import PageArgs, PageInfo, TenantBody
 from shared.command_rules import COMMAND_KINDS
 
-CONFIG_DOC = ("http: {url, method POST|GET, headers}; sql: {data_source (a configured name), query, row_limit, "
+CONFIG_DOC = ("http: {url, method POST|GET, headers (write-only, encrypted at rest: shown as has_headers; {} or null "
+              "clears them, omitted keeps them)}; sql: {data_source (a configured name), query, row_limit, "
               "timeout_s}; template: {template, content_type text|html}")
 
 
@@ -34,10 +37,18 @@ class CommandOut(Schema):
     organization_id = fields.UUID(required=True)
     name = fields.String(required=True)
     kind = fields.String(required=True)
-    config = fields.Dict(required=True)
+    config = fields.Dict(required=True, metadata={
+        "description": "The config without its secrets; an http command's shows has_headers instead of headers"})
     filter_keys = fields.List(fields.String(), required=True)
     created_at = fields.DateTime(required=True)
     updated_at = fields.DateTime(required=True)
+
+    @pre_dump
+    def _present(self, command: Any, **_: Any) -> dict[str, Any]:
+        data = dict(command.__dict__)
+        if command.kind == "http":
+            data["config"] = {**command.config, "has_headers": command.has_secret}
+        return data
 
 
 class CommandPage(Schema):

@@ -30,7 +30,8 @@ class DestinationIn(Schema):
     """One shape for every type; fields that do not belong to `type` are refused."""
 
     type = fields.String(required=True, validate=validate.OneOf(DESTINATION_TYPES))
-    url = fields.String(allow_none=True, validate=validate.Length(max=2048), metadata={"description": "webhook, slack"})
+    url = fields.String(allow_none=True, validate=validate.Length(max=2048), metadata={
+        "description": "webhook, slack (a Slack URL is a credential: write-only, shown masked)"})
     secret = fields.String(allow_none=True, load_only=True, validate=validate.Length(max=512),
                            metadata={"description": "webhook signing secret whsec_<base64>; write-only"})
     subject = fields.String(allow_none=True, validate=validate.Length(max=1000),
@@ -55,7 +56,7 @@ class DestinationIn(Schema):
 
 class DestinationOut(Schema):
     type = fields.String(required=True)
-    url = fields.String()
+    url = fields.String(metadata={"description": "webhook: the URL; slack: masked, .../****"})
     subject = fields.String(allow_none=True)
     body = fields.String(allow_none=True)
     text = fields.String(allow_none=True)
@@ -172,6 +173,8 @@ class ScheduleOut(Schema):
         data = dict(view.__dict__)
         data["destination"] = {"type": view.destination_type, **view.destination,
                                "has_secret": view.has_destination_secret}
+        if "masked_url" in data["destination"]:  # Slack: the URL is a secret, shown masked
+            data["destination"]["url"] = data["destination"].pop("masked_url")
         data["alert"] = {"condition": view.alert_condition} if view.alert_condition else None
         data["warnings"] = schedule_warnings(view.destination_type, view.recipient_count)
         data["retry"] = {"max_attempts": view.retry_max_attempts, "base_delay_s": view.retry_base_delay_s,

@@ -44,8 +44,24 @@ class EmailOnlyUserIn(TenantBody, EmailOnlyUser):
 
 
 class BulkUsersIn(TenantBody):
-    users = fields.List(fields.Nested(EmailOnlyUser), required=True, validate=validate.Length(
-        min=1, max=MAX_BULK_USERS, error=f"Maximum of {MAX_BULK_USERS} users can be processed in a single request"))
+    users = fields.List(fields.Nested(EmailOnlyUser), required=True, validate=[
+        validate.Length(min=1, error="At least one user is required"),
+        validate.Length(max=MAX_BULK_USERS,
+                        error=f"Maximum of {MAX_BULK_USERS} users can be processed in a single request")])
+
+
+class MemberUserIn(TenantBody, EmailOnlyUser):
+    """A member user: a person of the organization (unique address in it), who may own schedules and tokens."""
+
+
+class UserUpdate(TenantBody):
+    """Every field optional; user_attributes are merged (null, "" and [] unset)."""
+
+    email = fields.String(validate=validate.Length(max=320))
+    name = fields.String(allow_none=True, validate=validate.Length(max=255))
+    timezone = fields.String(validate=validate.Length(max=64), metadata={"description": "IANA zone"})
+    user_attributes = fields.Dict(keys=fields.String(), values=fields.Raw(allow_none=True), metadata={
+        "description": "Values checked against the declared attributes; null, \"\" and [] unset"})
 
 
 class BulkUsersOut(Schema):

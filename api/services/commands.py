@@ -8,6 +8,7 @@ from uuid import UUID
 import psycopg
 
 from shared.command_rules import check_command_config, check_filter_keys
+from shared.crypto import decrypt_secret, encrypt_secret
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.outbound import check_url
 from shared.settings import Settings
@@ -39,11 +40,24 @@ def _config(conn: psycopg.Connection, settings: Settings, organization_id: UUID,
     return checked
 
 
+def _secret_values(settings: Settings, kind: str, given: dict[str, Any], checked: dict[str, Any],
+                   stored: dict[str, Any]) -> dict[str, Any]:
+    # An http command's headers are credentials: encrypted at rest, never returned. Given ones replace the
+    # stored ones ({} or null clears them); omitted ones carry over while the command stays http.
+    public = dict(checked)
+    headers = public.pop("headers", None) if kind == "http" else None
+    if kind == "http" and "headers" not in given:
+        headers = stored.get("headers")
+    secrets = {"headers": headers} if headers else {}
+    return {"config": public, "config_secret": encrypt_secret(settings.secret_key, secrets) if secrets else None}
+
+
 def create_command(conn: psycopg.Connection, settings: Settings, organization_id: UUID,
                    data: dict[str, Any]) -> command_sql.Command:
-    """Validate and insert a command; raises InvalidInput."""
+    """Validate and insert a command (its secrets encrypted); raises InvalidInput."""
     config = _config(conn, settings, organization_id, data["kind"], data["config"])
-    values = {"name": data["name"], "kind": data["kind"], "config": config,
+    values = {"name": data["name"], "kind": data["kind"],
+              **_secret_values(settings, data["kind"], data["config"], config, {}),
               "filter_keys": check_filter_keys(data["filter_keys"])}
     return command_sql.insert_command(conn, organization_id, values)
 
@@ -57,8 +71,11 @@ def update_command(conn: psycopg.Connection, settings: Settings, organization_id
         kind = data.get("kind", current.kind)
         if kind != current.kind and "config" not in data:
             raise InvalidInput("config: Missing data for required field (the kind changed)")
-        config = _config(conn, settings, organization_id, kind, data.get("config", current.config))
-        values.update(kind=kind, config=config)
+        given = data.get("config", current.config)
+        config = _config(conn, settings, organization_id, kind, given)
+        stored = decrypt_secret(settings.secret_key, command_sql.get_command_secret(conn, organization_id, command_id))
+        values.update(kind=kind, **_secret_values(settings, kind, given, config,
+                                                   stored if current.kind == kind else {}))
     if "filter_keys" in data:
         keys = check_filter_keys(data["filter_keys"])
         used = sorted(command_sql.filter_keys_in_use(conn, organization_id, command_id) - set(keys))

@@ -47,7 +47,8 @@ def check_members(conn: psycopg.Connection, organization_id: UUID, user_ids: lis
 def ensure_email_users(conn: psycopg.Connection, organization_id: UUID, emails: list[str]) -> list[UUID]:
     """Ids of the users with these addresses, creating email-only users for the unknown ones."""
     found = {u.email.lower(): u.id for u in user_sql.find_users_by_email(conn, organization_id, emails)}
-    for email in emails:
+    # Inserted in one order whatever the body's, so concurrent calls over the same addresses cannot deadlock.
+    for email in sorted(emails, key=str.lower):
         if email.lower() in found:
             continue
         user = user_sql.insert_email_only_user(conn, organization_id, email)

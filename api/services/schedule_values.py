@@ -24,6 +24,7 @@ from shared.schedule_rules import (
     split_destination,
 )
 from shared.settings import Settings
+from shared.slack_urls import mask_slack_url
 from shared.sql import commands as command_sql
 from shared.sql import schedules as schedule_sql
 from shared.sql import users as user_sql
@@ -50,14 +51,20 @@ def destination_values(settings: Settings, data: Mapping[str, Any], stored_secre
                        stored_kind: str | None = None) -> dict[str, Any]:
     """destination_type, public destination and encrypted secrets; raises InvalidInput."""
     destination = split_destination(data)
-    if "url" in destination.public:
-        check_url(destination.public["url"], settings.outbound_allowlist, field="destination.url")
+    url = destination.public.get("url") or destination.secrets.get("url")
+    if url:
+        check_url(url, settings.outbound_allowlist, field="destination.url")
     secrets = merge_secrets(destination.type, destination.secrets, stored_secret or {}, stored_kind or "")
     if destination.type == "sftp" and not secrets:
         raise InvalidInput("destination.password: Either password or private_key is required for sftp")
+    public = destination.public
+    if destination.type == "slack":
+        if not secrets.get("url"):
+            raise InvalidInput("destination.url: Missing data for required field.")
+        public = {**public, "masked_url": mask_slack_url(secrets["url"])}
     return {
         "destination_type": destination.type,
-        "destination": destination.public,
+        "destination": public,
         "destination_secret": encrypt_secret(settings.secret_key, secrets) if secrets else None,
     }
 
@@ -154,3 +161,15 @@ def update_values(settings: Settings, conn: psycopg.Connection, current: schedul
         values["alert_condition"] = (data["alert"] or {}).get("condition")
     values.update(_retry_values(data.get("retry")))
     return values
+
+
+def owner_from_caller(data: dict[str, Any], caller_user_id: UUID | None, *, creating: bool) -> dict[str, Any]:
+    """The body with created_by_user_id from a user's token (set when a create omits it); raises InvalidInput
+    when the body names another owner. Organization-wide tokens may name any member, or none."""
+    if caller_user_id is None:
+        return data
+    if "created_by_user_id" not in data:
+        return {**data, "created_by_user_id": caller_user_id} if creating else data
+    if data["created_by_user_id"] != caller_user_id:
+        raise InvalidInput(f"created_by_user_id: Must be the token's own user ({caller_user_id}) or omitted")
+    return data

@@ -8,6 +8,7 @@ from uuid import UUID
 
 import psycopg
 
+from api.services import quotas
 from api.services.schedule_values import check_references, create_values, subscriber_ids, update_values
 from shared.cron import next_fire_time
 from shared.errors import InvalidInput, NotFound
@@ -50,6 +51,10 @@ def create_schedule(conn: psycopg.Connection, settings: Settings, organization_i
     if "name" not in values and command is not None:
         values["name"] = command.name  # Humm sends name: null; the command names the schedule
     subscribers = subscriber_ids(conn, organization_id, data.get("subscriber_user_ids"))
+    quotas.check_recipient_count(settings, len(subscribers))
+    quotas.reserve_schedule(conn, settings, organization_id)
+    if data.get("test_now"):
+        quotas.reserve_triggered_run(conn, settings, organization_id)
     schedule = schedule_sql.insert_schedule(conn, organization_id, values)
     if subscribers:
         schedule_sql.set_subscribers(conn, organization_id, schedule.id, subscribers)
@@ -81,6 +86,7 @@ def update_schedule(conn: psycopg.Connection, settings: Settings, organization_i
         check_references(conn, organization_id, {**values, "command_id": None}, {})
     if "subscriber_user_ids" in data:
         ids = subscriber_ids(conn, organization_id, data["subscriber_user_ids"])
+        quotas.check_recipient_count(settings, len(ids))
         schedule_sql.remove_subscribers(conn, organization_id, schedule_id,
                                         schedule_sql.list_subscriber_ids(conn, schedule_id))
         schedule_sql.set_subscribers(conn, organization_id, schedule_id, ids)
@@ -120,11 +126,14 @@ def resume(conn: psycopg.Connection, organization_id: UUID, schedule_id: UUID) -
     return view_of(conn, organization_id, schedule_id)
 
 
-def trigger(conn: psycopg.Connection, organization_id: UUID, schedule_id: UUID, *, test: bool) -> None:
-    """Queue a run due now (manual, or a test delivery that leaves last_run_time alone) and wake beat."""
+def trigger(conn: psycopg.Connection, settings: Settings, organization_id: UUID, schedule_id: UUID, *,
+            test: bool) -> None:
+    """Queue a run due now (manual, or a test delivery that leaves last_run_time alone) and wake beat;
+    raises NotFound, InvalidInput, RateLimited (the organization's triggered runs quota)."""
     schedule = load_schedule(conn, organization_id, schedule_id)
     if test:
         check_test_supported(schedule.alert_condition)
+    quotas.reserve_triggered_run(conn, settings, organization_id)
     run_sql.insert_triggered_run(conn, organization_id, schedule_id, trigger="test" if test else "manual",
                                  is_test=test)
     schedule_sql.notify_beat(conn)

@@ -15,14 +15,15 @@ from shared.schedule_rules import normalize_emails
 from shared.sql import users as user_sql
 
 
-def _email(value: str) -> str:
+def normalize_email(value: str) -> str:
+    """The address trimmed and checked; raises InvalidInput (`email: ...`) naming what is wrong."""
     return normalize_emails([value], field="email")[0]
 
 
 def upsert_email_only(conn: psycopg.Connection, organization_id: UUID, data: dict[str, Any],
                       definitions: Mapping[str, AttributeDefinition]) -> user_sql.User:
     """Create the user for this address or update the existing one; raises InvalidInput."""
-    email = _email(data["email"])
+    email = normalize_email(data["email"])
     if "timezone" in data:
         validate_timezone(data["timezone"])
     given = data.get("user_attributes") or {}
@@ -42,15 +43,23 @@ def upsert_email_only(conn: psycopg.Connection, organization_id: UUID, data: dic
 
 
 def upsert_many(conn: psycopg.Connection, organization_id: UUID, items: list[dict[str, Any]]) -> list[user_sql.User]:
-    """Upsert each user in order; one bad item fails the whole request (one transaction)."""
+    """Upsert every user, answered in the given order; one bad item fails the whole request (one transaction)."""
     definitions = user_sql.attribute_definitions(conn, organization_id)
-    out = []
-    for index, item in enumerate(items):
+    # Rows are locked (and inserted) in one order, by address, whatever order the body gives: two
+    # concurrent bulk calls over the same addresses then wait for each other instead of deadlocking.
+    order = sorted(range(len(items)), key=lambda i: (_sort_key(items[i]), i))
+    out: dict[int, user_sql.User] = {}
+    for index in order:
         try:
-            out.append(upsert_email_only(conn, organization_id, item, definitions))
+            out[index] = upsert_email_only(conn, organization_id, items[index], definitions)
         except InvalidInput as error:
             raise InvalidInput(f"users.{index}: {error.detail}") from None
-    return out
+    return [out[i] for i in range(len(items))]
+
+
+def _sort_key(item: dict[str, Any]) -> str:
+    email = item.get("email")
+    return email.strip().lower() if isinstance(email, str) else ""
 
 
 def declare_attribute(conn: psycopg.Connection, organization_id: UUID, data: dict[str, Any]) -> user_sql.UserAttribute:

@@ -23,10 +23,13 @@ class Command:
     filter_keys: list[str]
     created_at: datetime
     updated_at: datetime
+    has_secret: bool = False  # whether config_secret holds anything (http: the headers)
 
 
-COMMAND_COLUMNS = ", ".join(f.name for f in fields(Command))
-_WRITABLE = frozenset({"name", "kind", "config", "filter_keys"})
+# The encrypted secrets themselves are never read with the command: only whether there are any.
+COMMAND_COLUMNS = ", ".join(f.name for f in fields(Command) if f.name != "has_secret") + \
+    ", config_secret IS NOT NULL AS has_secret"
+_WRITABLE = frozenset({"name", "kind", "config", "config_secret", "filter_keys"})
 
 
 def _adapt(column: str, value: Any) -> Any:
@@ -61,6 +64,30 @@ def get_command(conn: psycopg.Connection, organization_id: UUID, command_id: UUI
             (command_id, organization_id),
         )
         return cur.fetchone()
+
+
+def get_command_secret(conn: psycopg.Connection, organization_id: UUID, command_id: UUID) -> bytes | None:
+    """The command's encrypted secrets (decrypt with shared.crypto), or None."""
+    row = conn.execute("SELECT config_secret FROM commands WHERE id = %s AND organization_id = %s",
+                       (command_id, organization_id)).fetchone()
+    return bytes(row[0]) if row and row[0] is not None else None
+
+
+def list_plaintext_header_commands(conn: psycopg.Connection) -> list[tuple[UUID, dict[str, Any], bytes | None]]:
+    """Every http command (of any organization) whose config still holds its headers in plaintext, locked:
+    (id, config, config_secret). For the one-time move of headers into the encrypted secrets."""
+    rows = conn.execute(
+        """SELECT id, config, config_secret FROM commands WHERE kind = 'http' AND config ? 'headers'
+           ORDER BY id FOR UPDATE"""
+    ).fetchall()
+    return [(r[0], r[1], bytes(r[2]) if r[2] is not None else None) for r in rows]
+
+
+def store_command_secret(conn: psycopg.Connection, command_id: UUID, config: dict[str, Any],
+                         config_secret: bytes | None) -> None:
+    """Overwrite a command's config and encrypted secrets (any organization: for migrations only)."""
+    conn.execute("UPDATE commands SET config = %s, config_secret = %s WHERE id = %s",
+                 (Jsonb(config), config_secret, command_id))
 
 
 def update_command(conn: psycopg.Connection, organization_id: UUID, command_id: UUID,

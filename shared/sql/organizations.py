@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 import psycopg
 from psycopg.rows import class_row
 
 from shared.tokens import generate_token, hash_token
+
+# last_used_at is written at most this often per token, so a busy token costs no write per request.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -26,10 +30,17 @@ class ApiToken:
     name: str
     token_prefix: str
     created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None
     revoked_at: datetime | None
+    user_id: UUID | None
+
+    def is_expired(self, now: datetime) -> bool:
+        """Whether the token has passed its expiry (pure)."""
+        return self.expires_at is not None and self.expires_at <= now
 
 
-_TOKEN_COLUMNS = "id, organization_id, name, token_prefix, created_at, revoked_at"
+_TOKEN_COLUMNS = ", ".join(f.name for f in fields(ApiToken))
 
 
 def create_organization(conn: psycopg.Connection, name: str) -> Organization:
@@ -48,28 +59,79 @@ def get_organization(conn: psycopg.Connection, organization_id: UUID) -> Organiz
         return cur.fetchone()
 
 
-def create_token(conn: psycopg.Connection, organization_id: UUID, name: str) -> tuple[ApiToken, str]:
-    """Create a token for the organization; return its row and the plaintext (shown once)."""
+def lock_organization(conn: psycopg.Connection, organization_id: UUID) -> None:
+    """Hold the organization's row until the transaction ends, so quota checks of one organization run
+    one at a time (two creates at the limit cannot both count below it)."""
+    # NO KEY UPDATE, not UPDATE: it still excludes another quota check, but not the KEY SHARE lock every
+    # insert referencing the organization takes, so beat and workers writing its runs never wait on it.
+    conn.execute("SELECT 1 FROM organizations WHERE id = %s FOR NO KEY UPDATE", (organization_id,))
+
+
+def create_token(conn: psycopg.Connection, organization_id: UUID, name: str, *,
+                 expires_at: datetime | None = None, user_id: UUID | None = None) -> tuple[ApiToken, str]:
+    """Create a token for the organization (optionally expiring, optionally a user's); return its row and the
+    plaintext (shown once); raises psycopg.errors.ForeignKeyViolation for a user of another organization."""
     token = generate_token()
     with conn.cursor(row_factory=class_row(ApiToken)) as cur:
         cur.execute(
-            f"""INSERT INTO api_tokens (organization_id, name, token_hash, token_prefix)
-                VALUES (%s, %s, %s, %s) RETURNING {_TOKEN_COLUMNS}""",
-            (organization_id, name, hash_token(token), token[:10]),
+            f"""INSERT INTO api_tokens (organization_id, name, token_hash, token_prefix, expires_at, user_id)
+                VALUES (%s, %s, %s, %s, %s, %s) RETURNING {_TOKEN_COLUMNS}""",
+            (organization_id, name, hash_token(token), token[:10], expires_at, user_id),
         )
         row = cur.fetchone()
     assert row is not None
     return row, token
 
 
-def find_active_token(conn: psycopg.Connection, token: str) -> ApiToken | None:
-    """Return the unrevoked token matching the plaintext, or None."""
+def find_token(conn: psycopg.Connection, token: str) -> ApiToken | None:
+    """Return the token matching the plaintext, revoked or expired ones included, or None."""
+    with conn.cursor(row_factory=class_row(ApiToken)) as cur:
+        cur.execute(f"SELECT {_TOKEN_COLUMNS} FROM api_tokens WHERE token_hash = %s", (hash_token(token),))
+        return cur.fetchone()
+
+
+def touch_token(conn: psycopg.Connection, token_id: UUID) -> None:
+    """Record that the token was used now (a no-op if it was recorded within LAST_USED_RESOLUTION)."""
+    conn.execute(
+        """UPDATE api_tokens SET last_used_at = now()
+           WHERE id = %s AND (last_used_at IS NULL OR last_used_at < now() - %s)""",
+        (token_id, LAST_USED_RESOLUTION),
+    )
+
+
+def get_token(conn: psycopg.Connection, token_id: UUID, organization_id: UUID | None = None) -> ApiToken | None:
+    """Return the token (of the organization, when given), or None."""
+    where, params = "id = %s", [token_id]
+    if organization_id is not None:
+        where += " AND organization_id = %s"
+        params.append(organization_id)
+    with conn.cursor(row_factory=class_row(ApiToken)) as cur:
+        cur.execute(f"SELECT {_TOKEN_COLUMNS} FROM api_tokens WHERE {where}", params)
+        return cur.fetchone()
+
+
+def list_tokens(conn: psycopg.Connection, organization_id: UUID, *, limit: int,
+                after: tuple[datetime, UUID] | None = None) -> list[ApiToken]:
+    """The organization's tokens, revoked and expired ones included, oldest first, keyset-paged."""
+    where = ["organization_id = %s"]
+    params: list[Any] = [organization_id]
+    if after:
+        where.append("(created_at, id) > (%s, %s)")
+        params.extend(after)
     with conn.cursor(row_factory=class_row(ApiToken)) as cur:
         cur.execute(
-            f"SELECT {_TOKEN_COLUMNS} FROM api_tokens WHERE token_hash = %s AND revoked_at IS NULL",
-            (hash_token(token),),
+            f"""SELECT {_TOKEN_COLUMNS} FROM api_tokens WHERE {" AND ".join(where)}
+                ORDER BY created_at, id LIMIT %s""",
+            [*params, limit],
         )
-        return cur.fetchone()
+        return cur.fetchall()
+
+
+def count_tokens(conn: psycopg.Connection, organization_id: UUID) -> int:
+    """How many tokens the organization has ever had (revoked and expired ones included)."""
+    row = conn.execute("SELECT count(*) FROM api_tokens WHERE organization_id = %s", (organization_id,)).fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 def revoke_token(conn: psycopg.Connection, organization_id: UUID, token_id: UUID) -> bool:
@@ -79,3 +141,14 @@ def revoke_token(conn: psycopg.Connection, organization_id: UUID, token_id: UUID
         (token_id, organization_id),
     )
     return cur.rowcount == 1
+
+
+def count_active_user_tokens(conn: psycopg.Connection, organization_id: UUID, user_id: UUID) -> int:
+    """How many unrevoked, unexpired tokens act for this user."""
+    row = conn.execute(
+        """SELECT count(*) FROM api_tokens WHERE organization_id = %s AND user_id = %s AND revoked_at IS NULL
+           AND (expires_at IS NULL OR expires_at > now())""",
+        (organization_id, user_id),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])

@@ -199,6 +199,23 @@ def clear_system_disabled(conn: psycopg.Connection, organization_id: UUID, sched
     )
 
 
+def list_plaintext_slack_urls(conn: psycopg.Connection) -> list[tuple[UUID, dict[str, Any], bytes | None]]:
+    """Every Slack schedule (of any organization, deleted ones included) whose public destination still holds
+    its URL, locked: (id, destination, destination_secret). For the one-time move of the URL into the secrets."""
+    rows = conn.execute(
+        """SELECT id, destination, destination_secret FROM schedules
+           WHERE destination_type = 'slack' AND destination ? 'url' ORDER BY id FOR UPDATE"""
+    ).fetchall()
+    return [(r[0], r[1], bytes(r[2]) if r[2] is not None else None) for r in rows]
+
+
+def store_destination(conn: psycopg.Connection, schedule_id: UUID, destination: dict[str, Any],
+                      destination_secret: bytes | None) -> None:
+    """Overwrite a schedule's public destination and encrypted secrets (any organization: for migrations only)."""
+    conn.execute("UPDATE schedules SET destination = %s, destination_secret = %s WHERE id = %s",
+                 (Jsonb(destination), destination_secret, schedule_id))
+
+
 # --- Beat: claim due schedules and advance them -------------------------------------------------
 
 FIREABLE = ("enabled AND paused_at IS NULL AND system_disabled_at IS NULL AND deleted_at IS NULL "

@@ -78,6 +78,47 @@ def insert_email_only_user(conn: psycopg.Connection, organization_id: UUID, emai
         return cur.fetchone()
 
 
+def get_user(conn: psycopg.Connection, organization_id: UUID, user_id: UUID, *,
+             for_update: bool = False) -> User | None:
+    """The user of the organization with this id, or None."""
+    lock = " FOR UPDATE" if for_update else ""
+    with conn.cursor(row_factory=class_row(User)) as cur:
+        cur.execute(f"SELECT {USER_COLUMNS} FROM users WHERE organization_id = %s AND id = %s{lock}",
+                    (organization_id, user_id))
+        return cur.fetchone()
+
+
+def insert_member_user(conn: psycopg.Connection, organization_id: UUID, email: str, *, name: str | None,
+                       timezone: str, attributes: dict[str, Any]) -> User | None:
+    """Insert a member user; None when a user with this address exists already (in any kind)."""
+    with conn.cursor(row_factory=class_row(User)) as cur:
+        cur.execute(
+            f"""INSERT INTO users (organization_id, kind, email, name, timezone, attributes)
+                VALUES (%s, 'member', %s, %s, %s, %s)
+                ON CONFLICT (organization_id, lower(email)) DO NOTHING RETURNING {USER_COLUMNS}""",
+            (organization_id, email, name, timezone, Jsonb(attributes)),
+        )
+        return cur.fetchone()
+
+
+def change_email(conn: psycopg.Connection, organization_id: UUID, user_id: UUID, email: str) -> bool:
+    """Give the user a new address; False when another user of the organization has it."""
+    try:
+        # A savepoint: a concurrent change to the same address fails this statement, not the caller's transaction.
+        with conn.transaction():
+            conn.execute("UPDATE users SET email = %s, updated_at = now() WHERE id = %s AND organization_id = %s",
+                         (email, user_id, organization_id))
+    except psycopg.errors.UniqueViolation:
+        return False
+    return True
+
+
+def delete_user(conn: psycopg.Connection, organization_id: UUID, user_id: UUID) -> bool:
+    """Delete a user (their subscriptions go with them; schedules they own stay, without an owner)."""
+    cur = conn.execute("DELETE FROM users WHERE id = %s AND organization_id = %s", (user_id, organization_id))
+    return cur.rowcount == 1
+
+
 def update_user(conn: psycopg.Connection, organization_id: UUID, user_id: UUID, *, name: str | None,
                 timezone: str, attributes: dict[str, Any]) -> User:
     """Overwrite a user's name, time zone and attributes; return it."""

@@ -74,9 +74,10 @@ def test_cron_slot_fires_once_from_beat(system: str, tenant: Tenant, http_sink: 
     assert after["last_status"] == "complete"
 
 
-def test_health_reports_database_broker_and_beat(system: str) -> None:
-    body = wait_for(lambda: (r := requests.get(f"{system}/v1/health", timeout=10).json())["beat"]["last_tick_at"]
-                    and r)
+def test_health_reports_database_broker_and_beat(system: str, tenant: Tenant) -> None:
+    assert requests.get(f"{system}/v1/health", timeout=10).json() == {"status": "ok"}
+    body = wait_for(lambda: (r := requests.get(f"{system}/v1/health/detail", headers=tenant.headers,
+                                               timeout=10).json())["beat"]["last_tick_at"] and r)
     assert body["database"]["ok"] is True
     assert body["broker"]["ok"] is True
     assert body["beat"]["live_beats"] >= 1

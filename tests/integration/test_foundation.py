@@ -15,6 +15,7 @@ from shared.migrate import apply_migrations, list_migrations
 from shared.settings import Settings, load_settings
 from tests.conftest import Tenant
 from tests.processes import BIN, settings_env
+from tests.services import RedisServer
 
 
 def test_settings_name_the_missing_variable() -> None:
@@ -27,6 +28,25 @@ def test_settings_name_the_missing_variable() -> None:
     with pytest.raises(ConfigError, match="PUNCTUAL_SMTP_TLS"):
         load_settings({"DATABASE_URL": "postgresql://x", "REDIS_URL": "redis://x",
                        "PUNCTUAL_SECRET_KEY": "k" * 20, "PUNCTUAL_SMTP_TLS": "maybe"})
+
+
+def test_limits_quotas_and_binding_settings_are_parsed_strictly() -> None:
+    base = {"DATABASE_URL": "postgresql://x", "REDIS_URL": "redis://x", "PUNCTUAL_SECRET_KEY": "k" * 20}
+    defaults = load_settings(base)
+    assert (defaults.host, defaults.rate_limit, defaults.auth_failure_limit) == ("127.0.0.1", "600 per minute",
+                                                                                 "20 per minute")
+    assert (defaults.quota_schedules, defaults.quota_recipients_per_schedule, defaults.quota_runs_triggered_per_hour,
+            defaults.quota_deliveries_per_hour) == (10_000, 1_000, 1_000, 100_000)
+    assert defaults.flower_basic_auth is None and defaults.dev_mode is False
+    given = load_settings({**base, "HOST": "0.0.0.0", "PUNCTUAL_QUOTA_SCHEDULES": "0",
+                           "PUNCTUAL_FLOWER_BASIC_AUTH": "ops:s3cret,ci:pw", "PUNCTUAL_RATE_LIMIT": "10/second"})
+    assert (given.host, given.quota_schedules, given.flower_basic_auth) == ("0.0.0.0", 0, "ops:s3cret,ci:pw")
+    for name, value in (("HOST", "0.0.0.0; rm"), ("PUNCTUAL_RATE_LIMIT", "lots"), ("PUNCTUAL_AUTH_FAILURE_LIMIT", "x"),
+                        ("PUNCTUAL_QUOTA_SCHEDULES", "-1"), ("PUNCTUAL_QUOTA_DELIVERIES_PER_HOUR", "many"),
+                        ("PUNCTUAL_FLOWER_BASIC_AUTH", "ops"), ("PUNCTUAL_FLOWER_BASIC_AUTH", "ops:"),
+                        ("PUNCTUAL_DEV", "yes")):
+        with pytest.raises(ConfigError, match=name):
+            load_settings({**base, name: value})
 
 
 def test_migrate_twice_is_a_no_op(database_url: str) -> None:
@@ -44,7 +64,7 @@ def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
 def test_cli_creates_organization_and_token_that_authenticates(settings: Settings, client: FlaskClient) -> None:
     migrated = _cli(settings, "migrate")
     assert migrated.returncode == 0, migrated.stderr
-    assert json.loads(migrated.stdout) == {"applied": []}
+    assert json.loads(migrated.stdout) == {"applied": [], "encrypted": {"http_command_headers": 0, "slack_urls": 0}}
 
     org = _cli(settings, "orgs", "create", "Initech")
     assert org.returncode == 0, org.stderr
@@ -98,12 +118,36 @@ def test_malformed_json_answers_standard_400(client: FlaskClient, tenant: Tenant
     _assert_error(response, 400, "Invalid JSON")
 
 
-def test_health_reports_database_and_broker(client: FlaskClient) -> None:
+def test_health_says_up_to_anybody_and_details_to_a_token(client: FlaskClient, tenant: Tenant) -> None:
     response = client.get("/v1/health")
-    assert response.status_code == 200
-    body = response.get_json()
-    assert body["database"]["ok"] is True and body["broker"]["ok"] is True
-    assert "last_tick_at" in body["beat"]
+    assert response.status_code == 200 and response.get_json() == {"status": "ok"}
+    assert client.get("/v1/health?detail=true").get_json() == {"status": "ok"}
+    _assert_error(client.get("/v1/health/detail"), 401, "Missing Authorization header")
+    body = client.get("/v1/health/detail", headers=tenant.headers).get_json()
+    assert body["status"] == "ok" and body["database"]["ok"] is True and body["broker"]["ok"] is True
+    assert "last_tick_at" in body["beat"] and "pending_runs" in body["beat"]
+
+
+def test_health_is_503_degraded_when_the_broker_is_down(client: FlaskClient, tenant: Tenant,
+                                                        redis_server: RedisServer) -> None:
+    redis_server.stop()
+    try:
+        response = client.get("/v1/health")
+        assert response.status_code == 503 and response.get_json() == {"status": "degraded"}
+        detail = client.get("/v1/health/detail", headers=tenant.headers)
+        assert detail.status_code == 503 and detail.get_json()["broker"] == {"ok": False, "error": "ConnectionError"}
+    finally:
+        redis_server.start()
+
+
+def test_openapi_documents_both_health_answers(client: FlaskClient) -> None:
+    spec = client.get("/v1/openapi.json").get_json()
+    for path in ("/v1/health", "/v1/health/detail"):
+        responses = spec["paths"][path]["get"]["responses"]
+        assert {"200", "503"} <= set(responses), path
+        for code in ("200", "503"):
+            assert responses[code]["content"]["application/json"]["schema"], (path, code)
+    assert spec["paths"]["/v1/health"]["get"]["security"] == []
 
 
 def test_make_test_and_readme_agree() -> None:

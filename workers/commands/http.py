@@ -37,7 +37,8 @@ class HttpCommand:
         except InvalidInput as exc:
             raise CommandError(exc.detail) from None
         method = str(request.config.get("method", "POST")).upper()
-        headers = {str(k): str(v) for k, v in (request.config.get("headers") or {}).items()}
+        # Headers are credentials: stored encrypted with the command's secrets, never in its config.
+        headers = {str(k): str(v) for k, v in (request.secrets.get("headers") or {}).items()}
         payload = request_payload(request)
         timeout = (self.settings.http_connect_timeout_s, self.settings.http_read_timeout_s)
         try:

@@ -10,6 +10,7 @@ import requests
 from shared.errors import InvalidInput
 from shared.outbound import check_url
 from shared.settings import Settings
+from shared.slack_urls import slack_url
 from workers.destinations.base import DeliveryContext, DeliveryError, Receipt
 from workers.outbound import HttpClient, OutboundRefused
 
@@ -18,7 +19,7 @@ RETRYABLE_STATUS = frozenset({408, 429})
 
 def destination_url(delivery: DeliveryContext, settings: Settings) -> str:
     """Return the destination's URL if it is a plain http(s) URL; raises DeliveryError (permanent)."""
-    url = str(delivery.destination.get("url", ""))
+    url = slack_url(delivery)  # Slack's URL is a credential kept in the secrets; a webhook's is public
     try:
         # The addresses are checked on each connection the client opens (workers/outbound.py);
         # here only the URL's form, without a lookup.

@@ -9,7 +9,7 @@ MISSING = "00000000-0000-0000-0000-0000000000cc"
 
 def test_create_each_kind_with_defaults(api: Api) -> None:
     http = api.create_command(kind="http", config={"url": "http://127.0.0.1:9/report"}, filter_keys=[])
-    assert http["config"] == {"url": "http://127.0.0.1:9/report", "method": "POST", "headers": {}}
+    assert http["config"] == {"url": "http://127.0.0.1:9/report", "method": "POST", "has_headers": False}
     template = api.create_command(kind="template", config={"template": "Hi {{ name }}"})
     assert template["config"] == {"template": "Hi {{ name }}", "content_type": "text"}
     assert template["filter_keys"] == ["region", "team"]

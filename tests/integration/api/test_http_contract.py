@@ -78,21 +78,46 @@ def test_bad_bodies_answer_400_or_413(api: Api, base_settings: Settings) -> None
 
 @pytest.fixture()
 def limited_app(base_settings: Settings, clean: None) -> Iterator[Flask]:
-    app = create_app(replace(base_settings, rate_limit="3 per minute"))
+    app = create_app(replace(base_settings, rate_limit="3 per minute", auth_failure_limit="3 per minute"))
     yield app
     app.extensions["punctual_pool"].close()
 
 
-def test_rate_limit_is_per_token_with_retry_after(limited_app: Flask, pool: ConnectionPool) -> None:
+def test_rate_limit_is_per_token_across_every_route(limited_app: Flask, pool: ConnectionPool) -> None:
     client = limited_app.test_client()
     first, second = make_tenant(pool, "A"), make_tenant(pool, "B")
-    for _ in range(3):
-        assert client.get("/v1/schedules", headers=first.headers).status_code == 200
-    limited = client.get("/v1/schedules", headers=first.headers)
-    assert error(limited, 429).startswith("3 per 1 minute")
+    for path in ("/v1/schedules", "/v1/commands", "/v1/users"):  # one budget for all routes
+        assert client.get(path, headers=first.headers).status_code == 200
+    limited = client.get("/v1/user-attributes", headers=first.headers)
+    assert error(limited, 429) == "Rate limit exceeded: 3 per 1 minute per token (PUNCTUAL_RATE_LIMIT)"
     assert 0 < int(limited.headers["Retry-After"]) <= 60
     assert client.get("/v1/schedules", headers=second.headers).status_code == 200  # another token: own budget
     assert client.get("/v1/health").status_code in (200, 503)  # unauthenticated routes are not limited
+
+
+def test_failed_authentication_is_limited_per_client_address(limited_app: Flask, pool: ConnectionPool) -> None:
+    client = limited_app.test_client()
+    tenant = make_tenant(pool)
+    attacker = {"REMOTE_ADDR": "192.0.2.7"}
+    for headers in ({}, {"Authorization": "Bearer pk_guess1"}, {"Authorization": "Bearer pk_guess2"}):
+        error(client.get("/v1/schedules", headers=headers, environ_base=attacker), 401)
+    # Over the limit, the address is refused whatever it sends, so a right guess cannot be told from a wrong one.
+    for headers in ({"Authorization": "Bearer pk_guess3"}, tenant.headers):
+        refused = client.get("/v1/schedules", headers=headers, environ_base=attacker)
+        assert error(refused, 429) == ("Too many failed authentications from this address: at most 3 per 1 minute "
+                                       "(PUNCTUAL_AUTH_FAILURE_LIMIT)")
+        assert 0 < int(refused.headers["Retry-After"]) <= 61
+    # Another address is not affected, and successes do not count.
+    for _ in range(3):
+        assert client.get("/v1/schedules", headers=tenant.headers,
+                          environ_base={"REMOTE_ADDR": "192.0.2.8"}).status_code == 200
+    with transaction(pool) as conn:
+        conn.execute("UPDATE api_tokens SET expires_at = now() - interval '1 second'")
+    for _ in range(3):
+        assert error(client.get("/v1/commands", headers=tenant.headers,
+                                environ_base={"REMOTE_ADDR": "192.0.2.9"}), 401) == "Token expired"
+    assert error(client.get("/v1/commands", headers=tenant.headers,
+                            environ_base={"REMOTE_ADDR": "192.0.2.9"}), 429).startswith("Too many failed")
 
 
 def test_openapi_document_and_offline_docs(client: FlaskClient, tenant: Tenant) -> None:

@@ -41,6 +41,10 @@ def test_every_route_hides_other_organizations(api: Api, other_api: Api, pool: C
     own_schedule = other_api.create_schedule(destination=EMAIL)["id"]
     source = api.post("/v1/data-sources", {"name": "wh", "url": "postgresql://r:pw@127.0.0.1:5432/wh"})
     dsid = source.get_json()["id"]
+    with transaction(pool) as conn:
+        token_id = str(conn.execute("SELECT id FROM api_tokens WHERE organization_id = %s",
+                                    (api.tenant.organization_id,)).fetchone()[0])  # type: ignore[index]
+    own_tokens = [t["id"] for t in other_api.get("/v1/tokens").get_json()["records"]]
     before = _snapshot(pool)
 
     not_found = {
@@ -65,6 +69,10 @@ def test_every_route_hides_other_organizations(api: Api, other_api: Api, pool: C
         ("/v1/data-sources/<data_source_id>", "PATCH"):
             lambda: other_api.patch(f"/v1/data-sources/{dsid}", {"name": "x"}),
         ("/v1/data-sources/<data_source_id>", "DELETE"): lambda: other_api.delete(f"/v1/data-sources/{dsid}"),
+        ("/v1/users/<user_id>", "GET"): lambda: other_api.get(f"/v1/users/{member}"),
+        ("/v1/users/<user_id>", "PATCH"): lambda: other_api.patch(f"/v1/users/{member}", {"name": "x"}),
+        ("/v1/users/<user_id>", "DELETE"): lambda: other_api.delete(f"/v1/users/{member}"),
+        ("/v1/tokens/<token_id>", "DELETE"): lambda: other_api.delete(f"/v1/tokens/{token_id}"),
         ("/v1/commands/<command_id>/schedules", "POST"): lambda: other_api.post(
             f"/v1/commands/{cid}/schedules", {"name": "x", "cron_expression": "* * * * *", "destination": WEBHOOK}),
     }
@@ -96,11 +104,18 @@ def test_every_route_hides_other_organizations(api: Api, other_api: Api, pool: C
     for route, call in listings.items():
         response = call()
         assert response.status_code == 200 and response.get_json()["records"] == [], route
+    # Tokens: the caller's own only (it has one: the token it calls with).
+    tokens = other_api.get("/v1/tokens").get_json()["records"]
+    assert len(own_tokens) == 1 and [t["id"] for t in tokens] == own_tokens and token_id not in own_tokens
+    listings[("/v1/tokens", "GET")] = lambda: other_api.get("/v1/tokens")
+    # System health holds no tenant's data (counts across the system, for operators).
+    assert other_api.get("/v1/health/detail").status_code in (200, 503)
+    system = {("/v1/health/detail", "GET")}
 
     # Creation routes act only inside the caller's organization (checked by the snapshot below).
     creating = {("/v1/schedules", "POST"), ("/v1/commands", "POST"), ("/v1/users/email-only", "POST"),
                 ("/v1/users/email-only/bulk", "POST"), ("/v1/user-attributes", "POST"), ("/v1/cron/preview", "GET"),
-                ("/v1/data-sources", "POST")}
-    walked = set(not_found) | set(listings) | creating
+                ("/v1/data-sources", "POST"), ("/v1/users", "POST")}
+    walked = set(not_found) | set(listings) | creating | system
     assert _routes(flask_app) - walked == set(), "a route is not covered by the tenancy walk"
     assert _snapshot(pool) == before

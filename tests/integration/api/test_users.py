@@ -63,6 +63,7 @@ def test_bulk_upsert(api: Api) -> None:
     assert len(body["users"]) == 20 and body["users"][0]["user_attributes"] == {"region": "emea"}
     too_many = api.post("/v1/users/email-only/bulk", {"users": [*users, {"email": "x@example.com"}]})
     assert error(too_many, 400) == "users: Maximum of 20 users can be processed in a single request"
+    assert error(api.post("/v1/users/email-only/bulk", {"users": []}), 400) == "users: At least one user is required"
     partly_bad = api.post("/v1/users/email-only/bulk", {"users": [{"email": "ok@example.com"},
                                                                   {"email": "b@example.com",
                                                                    "user_attributes": {"region": 5}}]})

@@ -106,12 +106,15 @@ class World:
                          "VALUES (%s, %s, %s, %s)",
                          (org or self.org, name, encrypt_secret(self.settings.secret_key, {"url": url}), name))
 
-    def command(self, kind: str, config: dict[str, Any], filter_keys: list[str] | None = None) -> uuid.UUID:
+    def command(self, kind: str, config: dict[str, Any], filter_keys: list[str] | None = None, *,
+                secrets: dict[str, Any] | None = None) -> uuid.UUID:
+        """A command stored as the API stores it: secrets (an http command's headers) encrypted."""
         with transaction(self.pool) as conn:
             row = conn.execute(
-                """INSERT INTO commands (organization_id, name, kind, config, filter_keys)
-                   VALUES (%s, %s, %s, %s, %s) RETURNING id""",
-                (self.org, f"{kind} command", kind, Jsonb(config), filter_keys or []),
+                """INSERT INTO commands (organization_id, name, kind, config, filter_keys, config_secret)
+                   VALUES (%s, %s, %s, %s, %s, %s) RETURNING id""",
+                (self.org, f"{kind} command", kind, Jsonb(config), filter_keys or [],
+                 encrypt_secret(self.settings.secret_key, secrets) if secrets else None),
             ).fetchone()
         assert row is not None
         return uuid.UUID(str(row[0]))

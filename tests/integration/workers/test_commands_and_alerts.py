@@ -44,7 +44,7 @@ def test_http_command_content_passes_through(world: World, http_sink: HttpSink) 
     http_sink.responder = lambda request, index: ((200, {"Content-Type": "application/pdf"}, pdf)
                                                   if request.path.startswith("/render") else (200, {}, b"ok"))
     user = world.user("pdf@example.test", name="Pat", attributes={"team": "ops"})
-    command = world.command("http", {"url": f"{http_sink.url}/render", "headers": {"X-Api-Key": "k"}})
+    command = world.command("http", {"url": f"{http_sink.url}/render"}, secrets={"headers": {"X-Api-Key": "k"}})
     sid = world.schedule({"type": "webhook", "url": f"{http_sink.url}/hook"}, command_id=command,
                          run_mode="per_subscriber", subscribers=[user], filters={"country": "NL"})
     run = world.wait_run(world.fire(sid))

@@ -1,0 +1,51 @@
+"""SQL the organization quotas count with (shared/quotas.py decides); read-only."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+import psycopg
+
+
+def count_live_schedules(conn: psycopg.Connection, organization_id: UUID) -> int:
+    """How many schedules the organization has that are not deleted."""
+    row = conn.execute("SELECT count(*) FROM schedules WHERE organization_id = %s AND deleted_at IS NULL",
+                       (organization_id,)).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def count_recipients(conn: psycopg.Connection, organization_id: UUID, schedule_id: UUID) -> int:
+    """How many subscribers the schedule has."""
+    row = conn.execute("SELECT count(*) FROM schedule_subscribers WHERE organization_id = %s AND schedule_id = %s",
+                       (organization_id, schedule_id)).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def triggered_runs_since(conn: psycopg.Connection, organization_id: UUID,
+                         since: datetime) -> tuple[int, datetime | None]:
+    """How many runs the organization triggered by hand (trigger, test) since `since`, and the oldest's time."""
+    row = conn.execute(
+        """SELECT count(*), min(created_at) FROM runs
+           WHERE organization_id = %s AND trigger IN ('manual', 'test') AND created_at > %s""",
+        (organization_id, since),
+    ).fetchone()
+    assert row is not None
+    return int(row[0]), row[1]
+
+
+def count_deliveries_since(conn: psycopg.Connection, organization_id: UUID, since: datetime,
+                           *, cap: int | None = None) -> int:
+    """How many deliveries the organization made since `since`; with `cap`, counting stops at cap + 1
+    (enough to decide a quota of `cap` without scanning further)."""
+    limit = "LIMIT %s" if cap is not None else ""
+    params: list[object] = [organization_id, since, *([cap + 1] if cap is not None else [])]
+    row = conn.execute(
+        f"""SELECT count(*) FROM (SELECT 1 FROM deliveries WHERE organization_id = %s AND created_at > %s
+                                   {limit}) AS recent""",
+        params,
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
