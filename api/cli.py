@@ -1,4 +1,4 @@
-"""The `punctual` command line: migrate, orgs, tokens, cron, dev."""
+"""The `punctual` command line: migrate, orgs, tokens, cron, status, dev."""
 
 from __future__ import annotations
 
@@ -17,9 +17,17 @@ from shared.settings import load_settings
 from shared.sql.organizations import create_organization, create_token, get_organization
 
 
+def print_migration_progress(name: str, position: int, count: int, seconds: float | None) -> None:
+    """One line on stderr as each migration starts and ends (stdout keeps the JSON result)."""
+    if seconds is None:
+        print(f"[{position}/{count}] applying {name} ...", file=sys.stderr, flush=True)
+    else:
+        print(f"[{position}/{count}] applied {name} in {seconds:.2f}s", file=sys.stderr, flush=True)
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     with connect(load_settings()) as conn:
-        applied = apply_migrations(conn)
+        applied = apply_migrations(conn, progress=print_migration_progress)
     print(json.dumps({"applied": applied}))
     return 0
 
@@ -79,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         add_cron_parser(sub)
+
+    from api.status_cli import add_status_parser
+
+    add_status_parser(sub)
 
     dev = sub.add_parser("dev", help="run the whole system locally (what `make run` calls)")
     dev.add_argument("--port", type=int, default=None, help="API port (default PORT or 8000)")
