@@ -8,19 +8,16 @@ Procfile's and the image's `gunicorn api.wsgi:app` pick it up with no flag (or n
 from __future__ import annotations
 
 import logging
-import os
 import shutil
-import tempfile
 from typing import Any
 
+from shared.multiprocess_metrics import clear_multiprocess_dir, prepare_multiprocess_dir
+
 # First, before anything imports prometheus-client: gunicorn forks its workers from this process,
-# and each worker picks multiprocess mode from this variable when it imports the library. Without
-# it every worker would keep its own numbers and /metrics would answer those of whichever worker
-# took the scrape.
-_OWN_METRICS_DIR: str | None = None
-if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    _OWN_METRICS_DIR = tempfile.mkdtemp(prefix="punctual-api-metrics-")
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _OWN_METRICS_DIR
+# and each worker picks multiprocess mode from PROMETHEUS_MULTIPROC_DIR when it imports the library.
+# Without it every worker would keep its own numbers and /metrics would answer those of whichever
+# worker took the scrape.
+_METRICS_DIR, _OWN_METRICS_DIR = prepare_multiprocess_dir("punctual-api-metrics-")
 
 from gunicorn import glogging  # noqa: E402
 
@@ -74,10 +71,8 @@ logger_class = GunicornLogger
 
 
 def on_starting(server: Any) -> None:
-    from shared.metrics import clear_multiprocess_dir
-
     # Files left by a previous run would be summed into this one's counters.
-    clear_multiprocess_dir(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    clear_multiprocess_dir(_METRICS_DIR)
 
 
 def child_exit(server: Any, worker: Any) -> None:
@@ -87,6 +82,6 @@ def child_exit(server: Any, worker: Any) -> None:
 
 
 def on_exit(server: Any) -> None:
-    if _OWN_METRICS_DIR is not None:
-        shutil.rmtree(_OWN_METRICS_DIR, ignore_errors=True)
+    if _OWN_METRICS_DIR:
+        shutil.rmtree(_METRICS_DIR, ignore_errors=True)
     logging.shutdown()

@@ -24,7 +24,6 @@ import logging
 import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -36,12 +35,12 @@ from prometheus_client.registry import Collector
 from psycopg_pool import ConnectionPool
 
 from shared.broker import BrokerUnreachable, read_queue_depths
+from shared.multiprocess_metrics import MULTIPROC_ENV
 from shared.settings import Settings
 from shared.sql import operations
 
 logger = logging.getLogger("punctual.metrics")
 
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 RECENT_WINDOW_S = 3600.0
 # A beat whose heartbeat is older than this is not counted live (it ticks at least every max sleep).
 LIVE_BEAT_S = 30.0
@@ -155,12 +154,6 @@ def start_metrics_server(port: int, bind: str, metrics: Sequence[MetricWrapperBa
     """Serve these metrics over HTTP on bind:port from a daemon thread; returns the server (shutdown())."""
     server, _thread = start_http_server(port, bind, registry=build_registry(metrics))
     return server
-
-
-def clear_multiprocess_dir(directory: str) -> None:
-    """Empty the multiprocess directory before a process tree starts writing to it."""
-    for path in Path(directory).glob("*.db"):
-        path.unlink(missing_ok=True)
 
 
 def mark_process_dead(pid: int) -> None:

@@ -7,6 +7,7 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from flask import Flask
@@ -16,7 +17,7 @@ from psycopg_pool import ConnectionPool
 from shared.db import create_pool, transaction
 from shared.settings import Settings
 from shared.sql.organizations import create_organization, create_token
-from tests.brokers import RabbitBroker, RedisBroker, SessionBroker, rabbitmq_listening, selected_broker
+from tests.brokers import RABBITMQ_URL, RabbitBroker, RedisBroker, SessionBroker, rabbitmq_listening, selected_broker
 from tests.servers import HttpSink
 from tests.services import RedisServer, private_database, truncate_all
 
@@ -44,7 +45,8 @@ def broker_server(redis_server: RedisServer) -> Iterator[SessionBroker]:
         yield RedisBroker(redis_server)
         return
     if not rabbitmq_listening():
-        pytest.skip("PUNCTUAL_TEST_BROKER=rabbitmq but nothing listens on 127.0.0.1:5672 "
+        where = urlsplit(RABBITMQ_URL)
+        pytest.skip(f"PUNCTUAL_TEST_BROKER=rabbitmq but nothing listens on {where.hostname}:{where.port or 5672} "
                     "(start RabbitMQ or set PUNCTUAL_TEST_RABBITMQ_URL)")
     if shutil.which("rabbitmqctl") is None:
         pytest.skip("PUNCTUAL_TEST_BROKER=rabbitmq but rabbitmqctl is not on PATH (it creates the session's vhost)")
