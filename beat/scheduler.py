@@ -70,6 +70,7 @@ class PunctualScheduler(Scheduler):
         self._stop_requested = False
         self._waiting = False
         self._closed = False
+        self.metrics_server: Any = None
         self._install_stop_handlers()
         self.settings = load_settings()
         # Three connections: the main loop's, the relay thread's, and one spare for the heartbeat.
@@ -85,7 +86,6 @@ class PunctualScheduler(Scheduler):
         self._heartbeat(TickStats(), force=True)
         self._listen()
         self.relay.start()
-        self.metrics_server = None
         if self.settings.beat_metrics_port:
             self.metrics_server = start_metrics_server(self.settings.beat_metrics_port, self.settings.metrics_bind,
                                                        BEAT_METRICS)
