@@ -9,9 +9,10 @@ from __future__ import annotations
 from shared.multiprocess_metrics import clear_multiprocess_dir, prepare_multiprocess_dir
 
 # First: before shared.metrics builds a metric (the celery command has imported prometheus-client).
-METRICS_DIR, _ = prepare_multiprocess_dir("punctual-test-worker-metrics-")
+METRICS_DIR, OWN_METRICS_DIR = prepare_multiprocess_dir("punctual-test-worker-metrics-")
 
 import logging  # noqa: E402
+import shutil  # noqa: E402
 from typing import Any  # noqa: E402
 
 from celery import signals  # noqa: E402
@@ -32,6 +33,12 @@ def serve_metrics(**_: Any) -> None:
     clear_multiprocess_dir(METRICS_DIR)
     if settings.worker_metrics_port:
         start_metrics_server(settings.worker_metrics_port, settings.metrics_bind, WORKER_METRICS)
+
+
+@signals.worker_shutdown.connect
+def remove_metrics_dir(**_: Any) -> None:
+    if OWN_METRICS_DIR:
+        shutil.rmtree(METRICS_DIR, ignore_errors=True)
 
 
 @app.task(name="tests.count_delivery")
