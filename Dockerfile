@@ -7,6 +7,7 @@ COPY api ./api
 COPY beat ./beat
 COPY workers ./workers
 COPY shared ./shared
+COPY gunicorn.conf.py ./
 RUN pip install --no-cache-dir .
 RUN useradd --create-home punctual
 USER punctual

@@ -9,6 +9,7 @@ from flask import Flask
 from api.auth import register_auth
 from api.docs import ASSETS_PATH, Api, assets_blueprint, register_documentation, register_id_converter
 from api.errors import register_error_handlers
+from api.metrics import register_metrics
 from api.rate_limit import register_rate_limit
 from api.request_guard import register_guard
 from shared.db import create_pool
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
     register_auth(app)
     register_guard(app)
     app.extensions["punctual_limiter"] = register_rate_limit(app, settings)
+    register_metrics(app, settings)
     _register_blueprints(api)
     return app
 

@@ -1,4 +1,4 @@
-"""The `punctual` command line: migrate, orgs, tokens, cron, dev."""
+"""The `punctual` command line: migrate, orgs, tokens, cron, status, dev."""
 
 from __future__ import annotations
 
@@ -30,10 +30,18 @@ from shared.sql.users import get_user
 MAX_TOKEN_DAYS = 3650
 
 
+def print_migration_progress(name: str, position: int, count: int, seconds: float | None) -> None:
+    """One line on stderr as each migration starts and ends (stdout keeps the JSON result)."""
+    if seconds is None:
+        print(f"[{position}/{count}] applying {name} ...", file=sys.stderr, flush=True)
+    else:
+        print(f"[{position}/{count}] applied {name} in {seconds:.2f}s", file=sys.stderr, flush=True)
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     settings = load_settings()
     with connect(settings) as conn:
-        applied = apply_migrations(conn)
+        applied = apply_migrations(conn, progress=print_migration_progress)
         with conn.transaction():
             encrypted = encrypt_plaintext_secrets(conn, settings.secret_key)
     print(json.dumps({"applied": applied, "encrypted": encrypted}))
@@ -170,6 +178,10 @@ def build_parser() -> argparse.ArgumentParser:
     flower.add_argument("--address", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     flower.add_argument("--port", type=int, default=5555)
     flower.set_defaults(func=cmd_flower)
+
+    from api.status_cli import add_status_parser
+
+    add_status_parser(sub)
 
     dev = sub.add_parser("dev", help="run the whole system locally (what `make run` calls)")
     dev.add_argument("--port", type=int, default=None, help="API port (default PORT or 8000)")

@@ -50,6 +50,7 @@ def run_dev(port: int | None = None, flower_port: int = 5555) -> int:
     api_port = port or int(env.get("PORT", "8000"))
     env["FLOWER_PORT"] = str(flower_port)
     env["PUNCTUAL_DEV"] = "1"  # lets `punctual flower` run without basic auth, on 127.0.0.1 only
+    env.setdefault("PUNCTUAL_LOG_FORMAT", "text")  # a terminal, not a log shipper
     try:
         subprocess.run([sys.executable, "-m", "api.cli", "migrate"], env=env, check=True)
         print(f"\nPunctual API: http://127.0.0.1:{api_port}/v1  (docs: http://127.0.0.1:{api_port}/v1/docs)")

@@ -7,18 +7,22 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
+import amqp.exceptions
 import redis
 from celery import Celery
 from kombu import Connection, Producer
 from kombu.exceptions import KombuError
 
+from shared.broker import is_amqp
 from shared.celery_app import RUNS_QUEUE, TASK_START_RUNS
 
 logger = logging.getLogger("punctual.beat")
 
 # What a publish raises when the broker is down, restarting or hung: kombu wraps most of them,
-# redis-py and the socket layer raise the rest.
-BROKER_ERRORS: tuple[type[BaseException], ...] = (KombuError, redis.RedisError, OSError)
+# redis-py, py-amqp (a refused or nacked publish, a closed channel) and the socket layer raise the rest.
+BROKER_ERRORS: tuple[type[BaseException], ...] = (
+    KombuError, redis.RedisError, amqp.exceptions.AMQPError, amqp.exceptions.MessageNacked, OSError,
+)
 
 
 class BrokerUnavailable(Exception):
@@ -30,18 +34,22 @@ class BrokerPublisher:
 
     def __init__(self, app: Celery, timeout_s: float) -> None:
         self.app = app
+        self.timeout_s = timeout_s
         # Kombu's defaults retry a lost connection for a long time, and every retry would hold
         # the outbox rows locked and beat's loop still. Beat has its own retry (the outbox and the
         # next tick), so one quick attempt is right: a down broker costs a tick milliseconds.
         self.transport_options: dict[str, Any] = {
-            "socket_connect_timeout": timeout_s,
-            "socket_timeout": timeout_s,
             "max_retries": 0,
             "interval_start": 0,
             "interval_step": 0,
             "interval_max": 0,
-            "retry_on_timeout": False,
         }
+        if is_amqp(app.conf.broker_url or ""):
+            # A hung RabbitMQ (or a publisher confirm that never comes) times out like a dead one.
+            self.transport_options.update(read_timeout=timeout_s, write_timeout=timeout_s)
+        else:
+            self.transport_options.update(socket_connect_timeout=timeout_s, socket_timeout=timeout_s,
+                                          retry_on_timeout=False)
         self._connection: Connection | None = None
         self._producer: Producer | None = None
 
@@ -58,7 +66,8 @@ class BrokerPublisher:
             raise BrokerUnavailable(f"{type(error).__name__}: {error}") from error
 
     def _connect(self) -> Producer:
-        self._connection = self.app.connection_for_write(transport_options=self.transport_options)
+        self._connection = self.app.connection_for_write(connect_timeout=self.timeout_s,
+                                                         transport_options=self.transport_options)
         self._producer = self.app.amqp.Producer(self._connection, auto_declare=True)
         return self._producer
 

@@ -12,8 +12,9 @@ from psycopg_pool import ConnectionPool
 
 from beat.broker import BrokerPublisher, BrokerUnavailable
 from shared.db import transaction
+from shared.metrics import BEAT_FIRE_LAG_SECONDS, BEAT_PUBLISH_FAILURES, BEAT_RUNS_PUBLISHED
 from shared.settings import Settings
-from shared.sql import heartbeats
+from shared.sql import heartbeats, operations
 from shared.sql import runs as run_sql
 
 logger = logging.getLogger("punctual.beat")
@@ -110,11 +111,20 @@ class OutboxRelay(threading.Thread):
             # back so the runs stay pending for a later pass. A message sent before a failure in
             # the same batch is sent again later; workers claim a run once, so that is harmless.
             run_ids = run_sql.mark_unpublished_runs(conn, size, self.settings.beat_republish_after_s)
+            lags: list[operations.PublishedRun] = []
             for start in range(0, len(run_ids), batch):
-                self.publisher.publish(run_ids[start:start + batch])
+                chunk = run_ids[start:start + batch]
+                self.publisher.publish(chunk)
+                lags.extend(operations.read_first_publish_lags(conn, chunk))
+        # Counted after the commit: a batch rolled back is published again later, and counts then.
+        if run_ids:
+            BEAT_RUNS_PUBLISHED.inc(len(run_ids))
+            for run in lags:
+                BEAT_FIRE_LAG_SECONDS.labels(run.trigger).observe(max(0.0, run.lag_s))
         return len(run_ids)
 
     def _on_outage(self, error: BrokerUnavailable) -> None:
+        BEAT_PUBLISH_FAILURES.inc()
         now = time.monotonic()
         if self._outage_since is None:
             self._outage_since = now

@@ -11,6 +11,7 @@ from typing import Any
 from celery import Celery
 from kombu import Exchange, Queue
 
+from shared.broker import is_amqp
 from shared.settings import Settings, load_settings
 
 RUNS_QUEUE = "runs"
@@ -24,22 +25,45 @@ TASK_PRODUCE_CHUNK = "punctual.runs.produce_chunk"  # one chunk of a per_subscri
 TASK_DELIVER = {kind: f"punctual.deliver.{kind}" for kind in DELIVERY_KINDS}  # a batch of delivery ids
 
 
-def _queue(name: str) -> Queue:
+# RabbitMQ keeps our queues as quorum queues: replicated, durable, and with a delivery limit that
+# stops a message which kills its worker every time from looping for ever.
+QUORUM_ARGUMENTS = {"x-queue-type": "quorum"}
+
+
+def _queue(name: str, quorum: bool = False) -> Queue:
+    if quorum:
+        return Queue(name, Exchange(name, type="direct", durable=True), routing_key=name, durable=True,
+                     queue_arguments=QUORUM_ARGUMENTS)
     return Queue(name, Exchange(name, type="direct"), routing_key=name)
 
 
-def celery_config(settings: Settings) -> dict[str, Any]:
-    """Return the Celery configuration for these settings."""
-    return {
-        "broker_url": settings.redis_url,
+def _broker_config(settings: Settings) -> dict[str, Any]:
+    if not is_amqp(settings.broker_url):
         # Redis hands an unacknowledged message out again after the visibility timeout: that is
         # how a message a killed worker had taken but not yet claimed in PostgreSQL comes back.
         # A short one is safe because every task claims its work with a statement that proves
         # ownership: a copy of a message whose task is still running (a slow batch) claims
         # nothing and is acknowledged at once. Retries wait in PostgreSQL, not in the broker.
         # kombu looks for such messages every interval x throttle seconds (100 by default): every 5.
-        "broker_transport_options": {"visibility_timeout": settings.broker_visibility_timeout_s,
-                                     "unacked_restore_interval": 5, "unacked_restore_throttle": 1},
+        return {"broker_transport_options": {"visibility_timeout": settings.broker_visibility_timeout_s,
+                                             "unacked_restore_interval": 5, "unacked_restore_throttle": 1}}
+    return {
+        # Publisher confirms: a publish returns once RabbitMQ has the message, so beat marks a run
+        # published only when it really is (the outbox commits after the publish).
+        "broker_transport_options": {"confirm_publish": True},
+        "task_default_queue_type": "quorum",
+        # Quorum queues refuse global QoS; Celery then sets the prefetch per consumer. Retries wait
+        # in PostgreSQL, not in countdown messages, so no delayed delivery is needed.
+        "worker_detect_quorum_queues": True,
+    }
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """Return the Celery configuration for these settings."""
+    quorum = is_amqp(settings.broker_url)
+    return {
+        "broker_url": settings.broker_url,
+        **_broker_config(settings),
         "broker_connection_retry_on_startup": True,
         "task_serializer": "json",
         "accept_content": ["json"],
@@ -51,7 +75,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_default_queue": RUNS_QUEUE,
         # Each queue gets its own direct exchange and routing key; sharing Celery's defaults
         # would bind every queue to one key and copy each message into all of them.
-        "task_queues": [_queue(RUNS_QUEUE), *(_queue(q) for q in DELIVERY_QUEUES.values())],
+        "task_queues": [_queue(RUNS_QUEUE, quorum), *(_queue(q, quorum) for q in DELIVERY_QUEUES.values())],
         "task_default_exchange": RUNS_QUEUE,
         "task_default_routing_key": RUNS_QUEUE,
         "task_routes": {

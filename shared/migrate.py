@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -16,7 +18,12 @@ def list_migrations(directory: Path = MIGRATIONS_DIR) -> list[Path]:
     return sorted(directory.glob("[0-9][0-9][0-9][0-9]_*.sql"), key=lambda p: p.name)
 
 
-def apply_migrations(conn: psycopg.Connection, directory: Path = MIGRATIONS_DIR) -> list[str]:
+# Told (name, position, count, None) before a migration runs and (..., seconds) after it ran.
+Progress = Callable[[str, int, int, float | None], None]
+
+
+def apply_migrations(conn: psycopg.Connection, directory: Path = MIGRATIONS_DIR,
+                     progress: Progress | None = None) -> list[str]:
     """Apply the migrations not yet recorded and return their names; raises psycopg.Error."""
     applied: list[str] = []
     with conn.transaction():
@@ -29,10 +36,14 @@ def apply_migrations(conn: psycopg.Connection, directory: Path = MIGRATIONS_DIR)
                    applied_at timestamptz NOT NULL DEFAULT now())"""
         )
         done = {row[0] for row in conn.execute("SELECT name FROM schema_migrations")}
-        for path in list_migrations(directory):
-            if path.name in done:
-                continue
+        pending = [path for path in list_migrations(directory) if path.name not in done]
+        for position, path in enumerate(pending, start=1):
+            if progress is not None:
+                progress(path.name, position, len(pending), None)
+            started = time.monotonic()
             conn.execute(path.read_text())  # type: ignore[arg-type]
             conn.execute("INSERT INTO schema_migrations (name) VALUES (%s)", (path.name,))
             applied.append(path.name)
+            if progress is not None:
+                progress(path.name, position, len(pending), time.monotonic() - started)
     return applied

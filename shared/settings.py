@@ -14,20 +14,23 @@ from limits import parse_many
 from shared.data_sources import NAME_PATTERN, DataSourceGrant, parse_endpoint, same_database
 from shared.errors import ConfigError, InvalidInput
 
+BROKER_SCHEMES = ("redis", "rediss", "amqp", "amqps", "pyamqp")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SMTP_TLS_MODES = ("none", "starttls", "ssl")
+LOG_FORMATS = ("json", "text")
 
 
 @dataclass(frozen=True)
 class Settings:
     database_url: str
     redis_url: str
-    secret_key: str
+    # Kept out of repr: a Settings object printed or logged by mistake must not carry them.
+    secret_key: str = field(repr=False)
     port: int = 8000
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25
     smtp_username: str | None = None
-    smtp_password: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
     smtp_tls: str = "none"
     mail_from: str = "punctual@localhost"
     outbound_allowlist: tuple[str, ...] = ()
@@ -64,6 +67,18 @@ class Settings:
     quota_deliveries_per_hour: int = 100_000
     flower_basic_auth: str | None = None
     dev_mode: bool = False
+    # The Celery broker; REDIS_URL unless BROKER_URL names another (amqp:// for RabbitMQ).
+    # Redis stays needed either way: the API's rate limits live there.
+    broker_url: str = ""
+    log_format: str = "json"
+    metrics_token: str | None = field(default=None, repr=False)
+    beat_metrics_port: int | None = None
+    worker_metrics_port: int | None = None
+    metrics_bind: str = "127.0.0.1"
+
+    def __post_init__(self) -> None:
+        if not self.broker_url:  # Settings built in code (tests) name only redis_url
+            object.__setattr__(self, "broker_url", self.redis_url)
 
 
 def embedded_services_file(env: Mapping[str, str] | None = None) -> Path:
@@ -188,6 +203,22 @@ def _basic_auth(env: Mapping[str, str], name: str) -> str | None:
             raise ConfigError(f"{name} must be user:password (comma-separated for several users)")
     return raw
 
+def _optional_port(env: Mapping[str, str], name: str) -> int | None:
+    if not env.get(name):
+        return None
+    port = _int(env, name, 0, minimum=1)
+    if port > 65535:
+        raise ConfigError(f"{name} must be a TCP port (1-65535), got {port}")
+    return port
+
+
+def _broker_url(env: Mapping[str, str], redis_url: str) -> str:
+    url = env.get("BROKER_URL") or redis_url
+    scheme = url.partition("://")[0].lower()
+    if scheme not in BROKER_SCHEMES:
+        raise ConfigError(f"BROKER_URL must be a redis://, rediss:// or amqp:// URL, got scheme {scheme!r}")
+    return url
+
 
 def _required(env: Mapping[str, str], fallback: Mapping[str, str], name: str) -> str:
     value = env.get(name) or fallback.get(name)
@@ -228,9 +259,16 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if dead_after < 2 * heartbeat:
         # A worker missing one heartbeat (a slow commit, a GC pause) must not look dead.
         raise ConfigError("PUNCTUAL_WORKER_DEAD_AFTER must be at least twice PUNCTUAL_WORKER_HEARTBEAT_INTERVAL")
+    redis_url = _required(env, fallback, "REDIS_URL")
+    log_format = env.get("PUNCTUAL_LOG_FORMAT", "json").lower() or "json"
+    if log_format not in LOG_FORMATS:
+        raise ConfigError(f"PUNCTUAL_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, got {log_format!r}")
+    metrics_token = env.get("PUNCTUAL_METRICS_TOKEN") or None
+    if metrics_token is not None and len(metrics_token) < 16:
+        raise ConfigError("PUNCTUAL_METRICS_TOKEN must be at least 16 characters")
     return Settings(
         database_url=database_url,
-        redis_url=_required(env, fallback, "REDIS_URL"),
+        redis_url=redis_url,
         secret_key=secret_key,
         port=port,
         smtp_host=env.get("PUNCTUAL_SMTP_HOST", "127.0.0.1"),
@@ -274,4 +312,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         quota_deliveries_per_hour=_int(env, "PUNCTUAL_QUOTA_DELIVERIES_PER_HOUR", 100_000),
         flower_basic_auth=_basic_auth(env, "PUNCTUAL_FLOWER_BASIC_AUTH"),
         dev_mode=_flag(env, "PUNCTUAL_DEV"),
+        broker_url=_broker_url(env, redis_url),
+        log_format=log_format,
+        metrics_token=metrics_token,
+        beat_metrics_port=_optional_port(env, "PUNCTUAL_BEAT_METRICS_PORT"),
+        worker_metrics_port=_optional_port(env, "PUNCTUAL_WORKER_METRICS_PORT"),
+        metrics_bind=env.get("PUNCTUAL_METRICS_BIND", "127.0.0.1") or "127.0.0.1",
     )

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from flask import Flask
@@ -15,6 +17,7 @@ from psycopg_pool import ConnectionPool
 from shared.db import create_pool, transaction
 from shared.settings import Settings
 from shared.sql.organizations import create_organization, create_token
+from tests.brokers import RABBITMQ_URL, RabbitBroker, RedisBroker, SessionBroker, rabbitmq_listening, selected_broker
 from tests.servers import HttpSink
 from tests.services import RedisServer, private_database, truncate_all
 
@@ -36,10 +39,28 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 
 
 @pytest.fixture(scope="session")
-def base_settings(database_url: str, redis_server: RedisServer) -> Settings:
+def broker_server(redis_server: RedisServer) -> Iterator[SessionBroker]:
+    """The session's broker: its private Redis, or a private vhost on RabbitMQ (PUNCTUAL_TEST_BROKER=rabbitmq)."""
+    if selected_broker() == "redis":
+        yield RedisBroker(redis_server)
+        return
+    if not rabbitmq_listening():
+        where = urlsplit(RABBITMQ_URL)
+        pytest.skip(f"PUNCTUAL_TEST_BROKER=rabbitmq but nothing listens on {where.hostname}:{where.port or 5672} "
+                    "(start RabbitMQ or set PUNCTUAL_TEST_RABBITMQ_URL)")
+    if shutil.which("rabbitmqctl") is None:
+        pytest.skip("PUNCTUAL_TEST_BROKER=rabbitmq but rabbitmqctl is not on PATH (it creates the session's vhost)")
+    broker = RabbitBroker()
+    yield broker
+    broker.close()
+
+
+@pytest.fixture(scope="session")
+def base_settings(database_url: str, redis_server: RedisServer, broker_server: SessionBroker) -> Settings:
     return Settings(
         database_url=database_url,
         redis_url=redis_server.url,
+        broker_url=broker_server.url,
         secret_key=TEST_SECRET_KEY,
         outbound_allowlist=("127.0.0.1", "localhost", "::1"),
         beat_max_sleep_s=1.0,
@@ -53,11 +74,14 @@ def settings(base_settings: Settings, redis_server: RedisServer) -> Settings:
 
 
 @pytest.fixture()
-def clean(database_url: str, redis_server: RedisServer) -> None:
+def clean(database_url: str, redis_server: RedisServer, broker_server: SessionBroker) -> None:
     truncate_all(database_url)
     if redis_server.proc is None:
         redis_server.start()
     redis_server.flush()
+    if broker_server.name != "redis":
+        broker_server.start()  # a test that cut it may have failed before restoring it
+        broker_server.flush()
 
 
 @pytest.fixture(scope="session")
@@ -129,4 +153,5 @@ def log_dir(tmp_path: Path) -> Path:
 
 def pytest_report_header(config: pytest.Config) -> str:
     where = "DATABASE_URL" if os.environ.get("DATABASE_URL") else "embedded PostgreSQL (.data/pg)"
-    return f"punctual: PostgreSQL from {where}; Redis: a private redis-server per session"
+    broker = "a private RabbitMQ vhost" if selected_broker() == "rabbitmq" else "the private Redis"
+    return f"punctual: PostgreSQL from {where}; Redis: a private redis-server per session; broker: {broker}"

@@ -23,6 +23,7 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
     env.update(
         DATABASE_URL=settings.database_url,
         REDIS_URL=settings.redis_url,
+        BROKER_URL=settings.broker_url,
         PUNCTUAL_SECRET_KEY=settings.secret_key,
         PUNCTUAL_OUTBOUND_ALLOWLIST=",".join(settings.outbound_allowlist),
         PUNCTUAL_SMTP_HOST=settings.smtp_host,

@@ -21,6 +21,7 @@ import psycopg
 from shared.crypto import decrypt_secret
 from shared.db import transaction
 from shared.errors import ConfigError
+from shared.metrics import DELIVERIES, DELIVERY_ATTEMPTS, DELIVERY_RETRIES, DELIVERY_SECONDS
 from shared.run_policy import Failure, RetryPolicy, decide_attempt
 from shared.sql import deliveries as delivery_sql
 from shared.sql import runs as run_sql
@@ -79,10 +80,22 @@ def deliver_batch(kind: str, delivery_ids: Sequence[UUID]) -> int:
     # commits second sees both settled. Checked once for the batch, not once per delivery.
     settled_runs = {p.delivery.run_id for p, o in zip(prepared, outcomes, strict=True)
                     if o.outcome is not AttemptOutcome.RETRY}
+    _count(kind, outcomes)
     if settled_runs:
         with transaction(state.pool) as conn:
             finish_settled_runs(conn, settled_runs, settings.consecutive_failures_to_disable)
     return len(claimed)
+
+
+def _count(kind: str, outcomes: list[Settled]) -> None:
+    # After the commit, so a batch rolled back (and tried again) is not counted twice.
+    for o in outcomes:
+        DELIVERY_ATTEMPTS.labels(kind, str(o.outcome)).inc()
+        DELIVERY_SECONDS.labels(kind, str(o.outcome)).observe(o.duration_ms / 1000)
+        if o.outcome is AttemptOutcome.RETRY:
+            DELIVERY_RETRIES.labels(kind).inc()
+        else:
+            DELIVERIES.labels(kind, str(o.outcome)).inc()
 
 
 def _prepare(conn: psycopg.Connection, state: WorkerState, claimed: list[Delivery]) -> list[Prepared]:

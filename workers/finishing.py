@@ -11,6 +11,7 @@ from uuid import UUID
 
 import psycopg
 
+from shared.metrics import RUNS_FINISHED
 from shared.run_policy import is_failed_run, next_streak, run_outcome
 from shared.sql import deliveries as delivery_sql
 from shared.sql import runs as run_sql
@@ -40,6 +41,10 @@ def finish_settled_runs(conn: psycopg.Connection, run_ids: Iterable[UUID], disab
 def close_runs(conn: psycopg.Connection, closings: Sequence[Closing], disable_after: int) -> list[Finished]:
     """Finish runs with the given statuses and apply each outcome to its schedule's streak."""
     finished = run_sql.finish_runs(conn, closings)
+    for run in finished:
+        # Counted inside the transaction: runs finish in many places, and a finish rolled back
+        # (a database error) is rare enough that a run counted twice then is the lesser harm.
+        RUNS_FINISHED.labels(str(run.status)).inc()
     counted = [f for f in finished if f.counts_for_schedule]
     if not counted:
         return finished
@@ -59,3 +64,4 @@ def close_runs(conn: psycopg.Connection, closings: Sequence[Closing], disable_af
             run.schedule_id, streak.consecutive_failures, current.system_disabled or reason is not None)
     schedule_sql.record_run_results(conn, list(results.values()))
     return finished
+

@@ -41,6 +41,7 @@ def _runs(base: str, tenant: Tenant, schedule_id: str) -> list[dict]:
     return response.json()["records"]
 
 
+@pytest.mark.broker
 def test_trigger_fires_now_and_webhook_is_delivered(system: str, tenant: Tenant, http_sink: HttpSink) -> None:
     schedule = _create_webhook_schedule(system, tenant, f"{http_sink.url}/hook", cron="0 9 * * MON")
     response = requests.post(f"{system}/v1/schedules/{schedule['id']}/trigger", headers=tenant.headers,

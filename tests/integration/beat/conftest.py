@@ -1,10 +1,8 @@
 """Helpers for beat's integration tests: schedules written straight into the database, and the
-run ids beat put in the broker read back from Redis."""
+run ids beat put in the broker read back from it (Redis or RabbitMQ)."""
 
 from __future__ import annotations
 
-import base64
-import json
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,14 +10,12 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-import redis
 from psycopg_pool import ConnectionPool
 
 from shared.db import transaction
 from shared.settings import Settings
+from tests.brokers import SessionBroker
 from tests.processes import Process, start_beat
-
-RUNS_QUEUE_KEY = "runs"
 
 
 def make_org(pool: ConnectionPool) -> UUID:
@@ -62,23 +58,9 @@ def scalar(pool: ConnectionPool, sql: str, params: Any = None) -> Any:
     return row[0]
 
 
-def broker_run_ids(settings: Settings) -> Counter[str]:
+def broker_run_ids(broker: SessionBroker) -> Counter[str]:
     """Every run id in the messages waiting in the runs queue, with how often each appears."""
-    client = redis.Redis.from_url(settings.redis_url)
-    try:
-        raw = client.lrange(RUNS_QUEUE_KEY, 0, -1)
-    finally:
-        client.close()
-    ids: Counter[str] = Counter()
-    for item in raw:  # type: ignore[union-attr]
-        message = json.loads(item)
-        body = message["body"]
-        if message["properties"].get("body_encoding") == "base64":
-            body = base64.b64decode(body)
-        args = json.loads(body)[0]
-        assert message["headers"]["task"] == "punctual.runs.start_batch"
-        ids.update(args[0])
-    return ids
+    return broker.run_ids()
 
 
 class Beats:

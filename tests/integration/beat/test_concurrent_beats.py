@@ -9,7 +9,7 @@ from uuid import UUID
 from psycopg_pool import ConnectionPool
 
 from shared.db import transaction
-from shared.settings import Settings
+from tests.brokers import SessionBroker
 from tests.integration.beat.conftest import (
     Beats,
     broker_run_ids,
@@ -67,7 +67,7 @@ def _assert_every_slot_once(pool: ConnectionPool, first_slots: dict[UUID, dateti
 
 
 def test_two_beats_fire_each_slot_once_and_publish_each_run_once(
-        pool: ConnectionPool, beats: Beats, settings: Settings) -> None:
+        pool: ConnectionPool, beats: Beats, broker_server: SessionBroker) -> None:
     beats.start(**BUSY_BEATS)
     beats.start(**BUSY_BEATS)
     wait_until_beats_ready(pool, 2)
@@ -76,7 +76,7 @@ def test_two_beats_fire_each_slot_once_and_publish_each_run_once(
 
     wait_for(lambda: _settled(pool), timeout=60)
     publish_counts = _assert_every_slot_once(pool, first_slots)
-    in_broker = broker_run_ids(settings)
+    in_broker = broker_run_ids(broker_server)
     assert {str(r) for r in publish_counts} <= set(in_broker)
     assert max(in_broker.values()) == 1, "a run was published twice"
     assert set(publish_counts.values()) == {1}
@@ -84,7 +84,8 @@ def test_two_beats_fire_each_slot_once_and_publish_each_run_once(
     assert scalar(pool, "SELECT count(*) FROM beat_heartbeats WHERE runs_published > 0") == 2
 
 
-def test_three_beats_carry_on_when_one_is_killed(pool: ConnectionPool, beats: Beats, settings: Settings) -> None:
+def test_three_beats_carry_on_when_one_is_killed(pool: ConnectionPool, beats: Beats,
+                                                 broker_server: SessionBroker) -> None:
     procs = [beats.start(**BUSY_BEATS) for _ in range(3)]
     wait_until_beats_ready(pool, 3)
     first_slots = _insert_behind(pool, 1500, 30)
@@ -100,5 +101,5 @@ def test_three_beats_carry_on_when_one_is_killed(pool: ConnectionPool, beats: Be
     assert procs[1].alive() and procs[2].alive()
     # Every run reached the broker (a message sent just before the kill may be sent again:
     # workers claim a run once, so that repeat is harmless).
-    ids = set(broker_run_ids(settings))
+    ids = set(broker_run_ids(broker_server))
     assert scalar(pool, "SELECT count(*) FROM runs WHERE NOT (id::text = ANY(%s))", (list(ids),)) == 0

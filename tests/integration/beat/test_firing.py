@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import pytest
 from psycopg_pool import ConnectionPool
 
 from shared.db import transaction
@@ -19,6 +20,7 @@ def _wait_for_next_heartbeat(pool: ConnectionPool) -> None:
     wait_for(lambda: scalar(pool, "SELECT max(last_tick_at) FROM beat_heartbeats") > seen, timeout=15, interval=0.01)
 
 
+@pytest.mark.broker
 def test_notify_wakes_a_sleeping_beat_at_once(pool: ConnectionPool, beats: Beats) -> None:
     beat = beats.start(PUNCTUAL_BEAT_MAX_SLEEP="5")
     wait_until_beats_ready(pool, 1)

@@ -6,9 +6,12 @@ import json
 from pathlib import Path
 
 import paramiko
+import pytest
 
 from tests.integration.workers.conftest import World
 from tests.servers import HttpSink, SftpServer, SmtpSink
+
+pytestmark = pytest.mark.broker
 
 
 def _sftp(server: SftpServer, **extra: object) -> dict[str, object]:
