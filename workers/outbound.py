@@ -14,14 +14,16 @@ from __future__ import annotations
 import socket
 import sys
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ProtocolError, ReadTimeoutError
 from urllib3.util import connection as urllib3_connection
 
 from shared.errors import InvalidInput
@@ -116,6 +118,21 @@ def new_session(allowlist: Iterable[str], pool_maxsize: int = 10) -> requests.Se
     return session
 
 
+class ResponseTooLarge(Exception):
+    """The answer passed the byte cap the caller set."""
+
+    def __init__(self, cap: int) -> None:
+        super().__init__(f"response larger than {cap} bytes")
+        self.cap = cap
+
+
+@dataclass(frozen=True)
+class Answer:
+    status_code: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
 class HttpClient:
     """One keep-alive session per thread (requests sessions are not shared across threads)."""
 
@@ -130,13 +147,49 @@ class HttpClient:
             session = self._local.session = new_session(self.allowlist)
         return session
 
-    def post(self, url: str, body: bytes, headers: dict[str, str], timeout: tuple[float, float]) -> requests.Response:
-        """POST without redirects; raises OutboundRefused or requests.RequestException."""
+    def request(self, method: str, url: str, *, headers: Mapping[str, str], timeout: tuple[float, float],
+                max_bytes: int, data: bytes | None = None,
+                params: Mapping[str, str | None] | None = None) -> Answer:
+        """Send without redirects and read the whole answer within the read timeout and the byte cap.
+
+        Raises OutboundRefused, ResponseTooLarge, or requests.RequestException (requests.Timeout when
+        the whole answer did not arrive within timeout[1] seconds, however slowly it trickled).
+        """
         session = self.session()
         request = requests.PreparedRequest()
-        request.prepare(method="POST", url=url, headers={**session.headers, **headers}, data=body)
-        # The adapter directly: a webhook needs no cookies, hooks or redirects, and Session.send's
+        request.prepare(method=method, url=url, headers={**session.headers, **headers}, data=data, params=params)
+        # The adapter directly: no cookies, hooks or redirects are wanted here, and Session.send's
         # bookkeeping is a third of the cost of a small POST on a keep-alive connection.
-        response = session.get_adapter(url).send(request, timeout=timeout)
-        response.content  # noqa: B018 - read the body now, so the connection goes back to the pool
-        return response
+        response = session.get_adapter(url).send(request, stream=True, timeout=timeout)
+        try:
+            body = _read_within(response, time.monotonic() + timeout[1], max_bytes)
+        except BaseException:
+            response.close()  # a half-read connection is not put back in the pool
+            raise
+        return Answer(response.status_code, response.headers, body)
+
+
+def _read_within(response: requests.Response, deadline: float, max_bytes: int) -> bytes:
+    # The read timeout of requests is per recv(): a receiver trickling a byte every few seconds
+    # would hold a sender forever. Each recv gets only what is left of one deadline for the whole answer.
+    sock = getattr(getattr(response.raw, "connection", None), "sock", None)
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise requests.Timeout("the whole answer did not arrive within the read timeout")
+        if sock is not None:
+            sock.settimeout(remaining)
+        try:
+            chunk = response.raw.read1(65536, decode_content=True)  # what has arrived, not 64 KiB
+        except (TimeoutError, ReadTimeoutError):
+            raise requests.Timeout("the whole answer did not arrive within the read timeout") from None
+        except (ProtocolError, OSError) as exc:
+            raise requests.ConnectionError(str(exc)) from None
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > max_bytes:
+            raise ResponseTooLarge(max_bytes)
+        chunks.append(chunk)

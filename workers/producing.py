@@ -23,6 +23,7 @@ from shared.sql.subscribers import Subscriber
 from workers.commands import get_command as command_for
 from workers.commands.base import CommandRequest, Content, Document, SubscriberInfo
 from workers.formats import Rendered, render
+from workers.time_limits import time_limit
 
 
 @dataclass(frozen=True)
@@ -102,9 +103,11 @@ def produce(plan: Plan, sub: Subscriber | None, settings: Settings) -> Produced:
         secrets=decrypt_secret(settings.secret_key, plan.command.config_secret) if plan.command else {},
         data_source=plan.data_source,
     )
-    content: Content = (command_for(plan.command.kind, settings).run(request) if plan.command
-                        else _describe_run(request))
-    rendered = render(content, schedule.format, schedule.format_options, schedule.name)
+    # The command and its rendering together: a huge table is as able to hold a worker as a slow query.
+    with time_limit(settings.command_time_limit_s, f"{plan.command.kind} command" if plan.command else "run"):
+        content: Content = (command_for(plan.command.kind, settings).run(request) if plan.command
+                            else _describe_run(request))
+        rendered = render(content, schedule.format, schedule.format_options, schedule.name)
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", schedule.name).strip("-.") or "report"
     return Produced(rendered, hashlib.sha256(rendered.body).hexdigest(), f"{stem}.{rendered.extension}")
 

@@ -76,6 +76,8 @@ _RUN_COLUMNS_OF_R = ", ".join(f"r.{f.name}" for f in fields(Run))
 # their chunks and deliveries, which have claims of their own).
 CLAIMABLE = (f"(r.status IN ({sql_in(RUN_UNSTARTED)}) OR (r.status = '{RunStatus.RUNNING}' "
              f"AND r.expanded_at IS NULL AND r.planned_at IS NULL AND {holder_is_dead('r')}))")
+# A run claimed more often than this killed the workers that produced it: it is failed instead.
+MAX_CLAIMS = 3
 
 
 def insert_runs(conn: psycopg.Connection, slots: Sequence[RunSlot]) -> int:
@@ -136,14 +138,14 @@ def _mark_published(conn: psycopg.Connection, select_ids: str, params: tuple[obj
 
 
 def claim_runs(conn: psycopg.Connection, run_ids: Sequence[UUID], worker_id: str,
-               dead_after_s: float) -> tuple[list[Run], set[UUID]]:
+               dead_after_s: float) -> tuple[list[Run], set[UUID], set[UUID]]:
     """Mark claimable runs running by this worker in one statement; runs not claimable are left out.
 
-    Returns the claimed runs and the ids of those taken over from a dead worker (their deliveries
-    may exist already, unpublished).
+    Returns the claimed runs, the ids of those taken over from a dead worker (their deliveries
+    may exist already, unpublished), and the ids of those claimed more than MAX_CLAIMS times.
     """
     if not run_ids:
-        return [], set()
+        return [], set(), set()
     with conn.cursor() as cur:
         # Locked in id order and skipping rows another claim holds (that claim takes them): two
         # overlapping batches (a redelivered message) neither wait on nor deadlock each other.
@@ -152,13 +154,25 @@ def claim_runs(conn: psycopg.Connection, run_ids: Sequence[UUID], worker_id: str
                     SELECT r.id, r.status = '{RunStatus.RUNNING}' AS retaken FROM runs r
                     WHERE r.id = ANY(%(ids)s) AND {CLAIMABLE}
                     ORDER BY r.id FOR UPDATE SKIP LOCKED)
-                UPDATE runs r SET status = '{RunStatus.RUNNING}', started_at = now(), claimed_by = %(worker)s
+                UPDATE runs r SET status = '{RunStatus.RUNNING}', started_at = now(), claimed_by = %(worker)s,
+                                  claims = r.claims + 1
                 FROM claimable WHERE r.id = claimable.id
-                RETURNING claimable.retaken, {_RUN_COLUMNS_OF_R}""",
+                RETURNING claimable.retaken, r.claims > {MAX_CLAIMS}, {_RUN_COLUMNS_OF_R}""",
             {"ids": list(run_ids), "worker": worker_id, "dead_after": dead_after_s},
         )
         rows = cur.fetchall()
-    return [Run(*row[1:]) for row in rows], {row[1] for row in rows if row[0]}
+    return ([Run(*row[2:]) for row in rows], {row[2] for row in rows if row[0]},
+            {row[2] for row in rows if row[1]})
+
+
+def release_runs(conn: psycopg.Connection, run_ids: Sequence[UUID], worker_id: str) -> None:
+    """Hand back runs this worker claimed but could not carry out (before planning or expanding them)."""
+    # A clean hand-back does not count as a claim that killed its worker.
+    conn.execute(
+        f"""UPDATE runs SET status = '{RunStatus.PUBLISHED}', claimed_by = NULL, claims = claims - 1
+            WHERE id = ANY(%s) AND claimed_by = %s AND status = '{RunStatus.RUNNING}'
+              AND expanded_at IS NULL AND planned_at IS NULL""",
+        (list(run_ids), worker_id))
 
 
 def mark_planned(conn: psycopg.Connection, run_id: UUID, chunks_total: int) -> None:

@@ -61,3 +61,10 @@ def has_subscribers(conn: psycopg.Connection, organization_id: UUID, schedule_id
         (schedule_id, organization_id),
     ).fetchone()
     return bool(row and row[0])
+
+
+def count_subscribers(conn: psycopg.Connection, organization_id: UUID, schedule_id: UUID) -> int:
+    """How many subscribers a schedule has."""
+    row = conn.execute("SELECT count(*) FROM schedule_subscribers WHERE schedule_id = %s AND organization_id = %s",
+                       (schedule_id, organization_id)).fetchone()
+    return int(row[0]) if row else 0
