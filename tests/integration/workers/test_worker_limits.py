@@ -39,7 +39,8 @@ def worker(base_settings: Settings, database_url: str, smtp_sink: SmtpSink,
 
 
 def test_a_template_loop_stops_at_the_command_time_limit(world: World, http_sink: HttpSink) -> None:
-    command = world.command("template", {"template": "{% for i in range(99999) %}{% for j in range(99999) %}{% endfor %}{% endfor %}"})
+    loop = "{% for i in range(99999) %}{% for j in range(99999) %}{% endfor %}{% endfor %}"
+    command = world.command("template", {"template": loop})
     sid = world.schedule({"type": "webhook", "url": f"{http_sink.url}/loop"}, command_id=command)
     started = time.monotonic()
     run = world.wait_run(world.fire(sid), timeout=30)
