@@ -71,7 +71,10 @@ class HttpSink:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        # A real receiver's listen backlog (nginx: 511), not socketserver's 5: dozens of senders
+        # connecting at once would otherwise see resets, as they would from an overloaded server.
+        server_class = type("Server", (ThreadingHTTPServer,), {"request_queue_size": 512})
+        self.server = server_class(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self

@@ -6,13 +6,11 @@ import json
 import threading
 from typing import Any
 
-import requests
-
 from shared.errors import InvalidInput
 from shared.outbound import check_url
 from shared.settings import Settings
 from workers.commands.base import Blob, CommandError, CommandRequest, Content
-from workers.outbound import HttpClient, OutboundRefused, ResponseTooLarge
+from workers.outbound import HttpClient, OutboundError, OutboundRefused, ResponseTooLarge
 
 
 def request_payload(request: CommandRequest) -> dict[str, Any]:
@@ -59,8 +57,8 @@ class HttpCommand:
         except ResponseTooLarge as exc:
             raise CommandError(f"http command: response larger than {exc.cap} bytes "
                                "(PUNCTUAL_COMMAND_MAX_OUTPUT_BYTES)") from None
-        except requests.RequestException as exc:
-            raise CommandError(f"http command: {type(exc).__name__}: {exc}") from None
+        except OutboundError as exc:
+            raise CommandError(f"http command: {exc}") from None
         if not 200 <= answer.status_code < 300:
             raise CommandError(f"http command: HTTP {answer.status_code} from {url}")
         content_type = answer.headers.get("Content-Type") or "application/octet-stream"

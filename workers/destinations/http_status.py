@@ -5,14 +5,12 @@ from __future__ import annotations
 import time
 from email.utils import parsedate_to_datetime
 
-import requests
-
 from shared.errors import InvalidInput
 from shared.outbound import check_url
 from shared.settings import Settings
 from shared.slack_urls import slack_url
 from workers.destinations.base import DeliveryContext, DeliveryError, Receipt
-from workers.outbound import Answer, HttpClient, OutboundRefused, ResponseTooLarge
+from workers.outbound import Answer, HttpClient, OutboundError, OutboundRefused, ResponseTooLarge
 
 RETRYABLE_STATUS = frozenset({408, 429})
 ANSWER_CAP_BYTES = 1024 * 1024  # a receiver's answer is read (to keep the connection) but never kept
@@ -68,7 +66,7 @@ def post(http: HttpClient, settings: Settings, url: str, body: bytes, headers: d
         raise DeliveryError(exc.detail, permanent=True) from None
     except ResponseTooLarge as exc:
         raise DeliveryError(f"{label} answered with more than {exc.cap} bytes") from None
-    except requests.RequestException as exc:
-        raise DeliveryError(f"{type(exc).__name__}: {exc}") from None
+    except OutboundError as exc:
+        raise DeliveryError(str(exc)) from None
     raise_for_answer(response, label, time.time())
     return Receipt(response_code=response.status_code)
