@@ -27,7 +27,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -59,6 +58,9 @@ class Result:
     run_s: float
     peak_rss_mib: float
     load: float
+    worker_ms: float = float("nan")  # CPU per delivery, milliseconds: the worker processes
+    db_ms: float = float("nan")      # ... PostgreSQL backends of the workers
+    sink_ms: float = float("nan")    # ... this process (the HTTP or SMTP sink, and the sampler)
 
 
 def rss_kib(pid: int) -> int:
@@ -81,6 +83,22 @@ def group_pids(pgid: int) -> list[int]:
             except OSError:
                 continue
     return pids
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def backend_pids(url: str, application_name: str) -> list[int]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE application_name = %s",
+                            (application_name,)).fetchall()
+    return [r[0] for r in rows]
 
 
 class MemorySampler(threading.Thread):
@@ -168,15 +186,23 @@ def measure(url: str, settings: Settings, redis_server: RedisServer, log_dir: Pa
             wait_for(lambda p=proc: "ready" in p.output() or not p.alive(), timeout=60)
         sampler = MemorySampler(procs)
         sampler.start()
+        worker_pids = [pid for proc in procs for pid in group_pids(proc.proc.pid)]
+        cpu_before = {pid: cpu_s(pid) for pid in worker_pids}
+        sink_before = cpu_s(os.getpid())
         run_id = fire(url, settings, org, sid)
         wait_for(lambda: run_status(url, run_id)[0] in ("complete", "error_delivered", "failed"), timeout=900,
                  interval=0.2)
+        # Backends are opened as the pools grow during the run: their CPU is all this run's.
+        db_cpu = sum(cpu_s(pid) for pid in backend_pids(url, "punctual-worker"))
+        worker_cpu = sum(cpu_s(pid) - before for pid, before in cpu_before.items())
+        sink_cpu = cpu_s(os.getpid()) - sink_before
         sampler.stopped.set()
         sampler.join()
         state, published, finished, last_delivery, delivered = run_status(url, run_id)
         assert finished is not None and last_delivery is not None, state
         return Result(what, workers, recipients, delivered, delivered / (last_delivery - published).total_seconds(),
-                      (finished - published).total_seconds(), sampler.peak_kib / 1024, load)
+                      (finished - published).total_seconds(), sampler.peak_kib / 1024, load,
+                      worker_cpu / delivered * 1000, db_cpu / delivered * 1000, sink_cpu / delivered * 1000)
     finally:
         for proc in procs:
             proc.stop()
@@ -185,7 +211,7 @@ def measure(url: str, settings: Settings, redis_server: RedisServer, log_dir: Pa
 
 BARE_LOOP = textwrap.dedent("""
     import http.client, sys, threading, time
-    host, port, count, threads, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+    host, (port, count, threads, size) = sys.argv[1], map(int, sys.argv[2:6])
     body = b"x" * size
     def post(n):
         conn = http.client.HTTPConnection(host, port)
@@ -220,11 +246,12 @@ def print_table(results: list[Result]) -> None:
     print(f"\n{os.cpu_count()} CPUs; webhook rows: one per_subscriber run, local HTTP sink (HTTP/1.1 keep-alive); "
           "email rows: one fan_out run, local aiosmtpd")
     print(f"{'what':<18} {'workers':>7} {'recipients':>10} {'delivered':>9} {'per s':>7} {'run s':>6} "
-          f"{'peak RSS MiB':>12} {'load':>5}")
+          f"{'peak RSS MiB':>12} {'load':>5}   CPU ms/delivery: {'worker':>6} {'db':>5} {'sink':>5}")
     for r in results:
         workers = str(r.workers) if r.workers else "-"
         print(f"{r.what:<18} {workers:>7} {r.recipients:>10} {r.delivered:>9} {r.per_s:>7.0f} {r.run_s:>6.1f} "
-              f"{r.peak_rss_mib:>12.1f} {r.load:>5.1f}")
+              f"{r.peak_rss_mib:>12.1f} {r.load:>5.1f}   {'':>16} {r.worker_ms:>6.2f} {r.db_ms:>5.2f} "
+              f"{r.sink_ms:>5.2f}")
     groups: dict[tuple[str, int, int], list[Result]] = {}
     for r in results:
         groups.setdefault((r.what, r.workers, r.recipients), []).append(r)

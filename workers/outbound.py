@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlencode
 
 import urllib3
@@ -33,6 +34,7 @@ from shared.errors import InvalidInput
 from shared.outbound import resolve_allowed
 
 USER_AGENT = "Punctual/0.1"
+ONE_WRITE_BYTES = 64 * 1024
 
 
 class OutboundRefused(Exception):
@@ -60,6 +62,21 @@ def open_socket(host: str, port: int, allowlist: Iterable[str], timeout: float) 
 
 class _PinnedConnection(HTTPConnection):
     allowlist: tuple[str, ...] = ()
+    _one_write_body: bytes | None = None
+
+    def request(self, method: str, url: str, body: Any = None, headers: Any = None, **kwargs: Any) -> None:
+        # urllib3 writes the header block and a body in two send() calls; a small webhook body goes
+        # out with its headers in one (a write on loopback costs as much as the rest of the request).
+        if isinstance(body, bytes) and len(body) <= ONE_WRITE_BYTES:
+            headers = {**(headers or {}), "Content-Length": str(len(body))}
+            self._one_write_body, body = body, None
+        super().request(method, url, body=body, headers=headers, **kwargs)
+
+    def send(self, data: Any) -> None:
+        body = self._one_write_body
+        if body is not None and isinstance(data, bytes) and data.endswith(b"\r\n\r\n"):
+            self._one_write_body, data = None, data + body
+        super().send(data)
 
     def _new_conn(self) -> socket.socket:
         # Replaces urllib3's resolve-and-connect: the same name lookup, then the policy, then a
