@@ -125,8 +125,8 @@ def insert_many(conn: psycopg.Connection, items: Sequence[tuple[Target, NewDeliv
             SELECT v.org, v.run, v.schedule, v.kind, v.max_attempts, v.key, v.user_id, v.artifact_id,
                    coalesce(string_to_array(v.recipients, E'\\n'), '{{}}'), v.status, v.error,
                    CASE WHEN v.status = '{DeliveryStatus.PENDING}' THEN now() + make_interval(secs => %s) END
-            FROM unnest(%s::uuid[], %s::uuid[], %s::uuid[], %s::text[], %s::int[], %s::text[], %s::uuid[],
-                        %s::uuid[], %s::text[], %s::text[], %s::text[])
+            FROM unnest(%b::uuid[], %b::uuid[], %b::uuid[], %b::text[], %b::int[], %b::text[], %b::uuid[],
+                        %b::uuid[], %b::text[], %b::text[], %b::text[])
                  AS v(org, run, schedule, kind, max_attempts, key, user_id, artifact_id, recipients, status, error)
             ON CONFLICT (run_id, recipient_key) DO NOTHING RETURNING run_id, destination_type, id, status""",
         (republish_after_s,
@@ -163,7 +163,7 @@ def claim_deliveries(conn: psycopg.Connection, delivery_ids: Sequence[UUID], wor
         # Rows locked in id order, skipping rows another claim holds: overlapping batches never deadlock.
         cur.execute(
             f"""WITH claimable AS (
-                    SELECT d.id FROM deliveries d WHERE d.id = ANY(%(ids)s) AND {CLAIMABLE}
+                    SELECT d.id FROM deliveries d WHERE d.id = ANY(%(ids)b) AND {CLAIMABLE}
                     ORDER BY d.id FOR UPDATE SKIP LOCKED)
                 UPDATE deliveries d
                 SET status = '{DeliveryStatus.SENDING}', attempts = d.attempts + 1, claimed_by = %(worker)s,
@@ -179,12 +179,12 @@ def claim_deliveries(conn: psycopg.Connection, delivery_ids: Sequence[UUID], wor
         conn.execute(
             f"""UPDATE delivery_attempts SET outcome = '{AttemptOutcome.INTERRUPTED}',
                        error = 'the worker sending it stopped before it finished'
-                WHERE delivery_id = ANY(%s) AND outcome = '{AttemptOutcome.SENDING}'""",
+                WHERE delivery_id = ANY(%b) AND outcome = '{AttemptOutcome.SENDING}'""",
             (ids,),
         )
         conn.execute(
             """INSERT INTO delivery_attempts (organization_id, delivery_id, attempt_number)
-               SELECT * FROM unnest(%s::uuid[], %s::uuid[], %s::int[])
+               SELECT * FROM unnest(%b::uuid[], %b::uuid[], %b::int[])
                ON CONFLICT (delivery_id, attempt_number) DO NOTHING""",
             ([d.organization_id for d in claimed], ids, [d.attempts for d in claimed]),
         )
@@ -203,7 +203,7 @@ def record_outcomes(conn: psycopg.Connection, outcomes: Sequence[Settled]) -> No
     conn.execute(
         """UPDATE delivery_attempts a SET outcome = v.outcome, duration_ms = v.ms, error = v.error,
                   response_code = v.code
-           FROM unnest(%s::uuid[], %s::int[], %s::text[], %s::int[], %s::text[], %s::int[])
+           FROM unnest(%b::uuid[], %b::int[], %b::text[], %b::int[], %b::text[], %b::int[])
                 AS v(id, n, outcome, ms, error, code)
            WHERE a.delivery_id = v.id AND a.attempt_number = v.n""",
         (ids, numbers, kinds, [o.duration_ms for o in outcomes], errors, codes),
@@ -215,7 +215,7 @@ def record_outcomes(conn: psycopg.Connection, outcomes: Sequence[Settled]) -> No
                    next_attempt_at = v.next_at, publish_after = v.next_at, claimed_by = NULL,
                    receipt = coalesce(v.receipt, d.receipt), updated_at = now(),
                    delivered_at = CASE WHEN v.status = '{DeliveryStatus.DELIVERED}' THEN now() ELSE d.delivered_at END
-            FROM unnest(%s::uuid[], %s::int[], %s::text[], %s::text[], %s::int[], %s::timestamptz[], %s::jsonb[])
+            FROM unnest(%b::uuid[], %b::int[], %b::text[], %b::text[], %b::int[], %b::timestamptz[], %b::jsonb[])
                  AS v(id, n, status, error, code, next_at, receipt)
             WHERE d.id = v.id AND d.attempts = v.n AND d.status = '{DeliveryStatus.SENDING}'""",
         (ids, numbers, [str(_STATUS_AFTER[o.outcome]) for o in outcomes], errors, codes,
@@ -270,7 +270,7 @@ def count_by_run(conn: psycopg.Connection, run_ids: Sequence[UUID]) -> dict[UUID
                    count(*) FILTER (WHERE status = '{DeliveryStatus.FAILED}'),
                    count(*) FILTER (WHERE status = '{DeliveryStatus.CANCELLED}'),
                    count(*) FILTER (WHERE status = '{DeliveryStatus.FAILED}' AND attempts = 0)
-            FROM deliveries WHERE run_id = ANY(%s) GROUP BY run_id""",
+            FROM deliveries WHERE run_id = ANY(%b) GROUP BY run_id""",
         (list(run_ids),),
     ).fetchall()
     return {r[0]: DeliveryCounts(r[1], r[2], r[3], r[4], r[5]) for r in rows}
@@ -280,7 +280,7 @@ def runs_with_open_deliveries(conn: psycopg.Connection, run_ids: Sequence[UUID])
     """Which of these runs still have a delivery not settled (a partial index makes this cheap)."""
     rows = conn.execute(
         f"""SELECT DISTINCT run_id FROM deliveries
-            WHERE run_id = ANY(%s) AND status IN ({sql_in(DELIVERY_OPEN)})""",
+            WHERE run_id = ANY(%b) AND status IN ({sql_in(DELIVERY_OPEN)})""",
         (list(run_ids),),
     ).fetchall()
     return {r[0] for r in rows}
@@ -326,7 +326,7 @@ def list_attempts(conn: psycopg.Connection, organization_id: UUID, delivery_ids:
     with conn.cursor(row_factory=class_row(Attempt)) as cur:
         cur.execute(
             f"""SELECT {ATTEMPT_COLUMNS} FROM delivery_attempts
-                WHERE delivery_id = ANY(%s) AND organization_id = %s
+                WHERE delivery_id = ANY(%b) AND organization_id = %s
                 ORDER BY delivery_id, attempt_number""",
             (delivery_ids, organization_id),
         )

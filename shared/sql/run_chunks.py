@@ -31,7 +31,7 @@ def insert_chunks(conn: psycopg.Connection, organization_id: UUID, run_id: UUID,
     rows = conn.execute(
         """INSERT INTO run_chunks (run_id, chunk_no, organization_id, user_ids, publish_after)
            SELECT %s, v.no, %s, string_to_array(v.ids, ',')::uuid[], now() + make_interval(secs => %s)
-           FROM unnest(%s::int[], %s::text[]) AS v(no, ids)
+           FROM unnest(%b::int[], %b::text[]) AS v(no, ids)
            ON CONFLICT (run_id, chunk_no) DO NOTHING RETURNING chunk_no""",
         (run_id, organization_id, republish_after_s, numbers, [",".join(str(u) for u in c) for c in chunks]),
     ).fetchall()

@@ -152,7 +152,7 @@ def claim_runs(conn: psycopg.Connection, run_ids: Sequence[UUID], worker_id: str
         cur.execute(
             f"""WITH claimable AS (
                     SELECT r.id, r.status = '{RunStatus.RUNNING}' AS retaken FROM runs r
-                    WHERE r.id = ANY(%(ids)s) AND {CLAIMABLE}
+                    WHERE r.id = ANY(%(ids)b) AND {CLAIMABLE}
                     ORDER BY r.id FOR UPDATE SKIP LOCKED)
                 UPDATE runs r SET status = '{RunStatus.RUNNING}', started_at = now(), claimed_by = %(worker)s,
                                   claims = r.claims + 1
@@ -170,7 +170,7 @@ def release_runs(conn: psycopg.Connection, run_ids: Sequence[UUID], worker_id: s
     # A clean hand-back does not count as a claim that killed its worker.
     conn.execute(
         f"""UPDATE runs SET status = '{RunStatus.PUBLISHED}', claimed_by = NULL, claims = claims - 1
-            WHERE id = ANY(%s) AND claimed_by = %s AND status = '{RunStatus.RUNNING}'
+            WHERE id = ANY(%b) AND claimed_by = %s AND status = '{RunStatus.RUNNING}'
               AND expanded_at IS NULL AND planned_at IS NULL""",
         (list(run_ids), worker_id))
 
@@ -183,7 +183,7 @@ def mark_planned(conn: psycopg.Connection, run_id: UUID, chunks_total: int) -> N
 def mark_expanded(conn: psycopg.Connection, run_ids: Sequence[UUID]) -> None:
     """Record that every delivery of these runs exists, so each may finish when its deliveries settle."""
     if run_ids:
-        conn.execute("UPDATE runs SET expanded_at = coalesce(expanded_at, now()) WHERE id = ANY(%s)",
+        conn.execute("UPDATE runs SET expanded_at = coalesce(expanded_at, now()) WHERE id = ANY(%b)",
                      (list(run_ids),))
 
 
@@ -193,7 +193,7 @@ def lock_finishable(conn: psycopg.Connection, run_ids: Sequence[UUID]) -> list[U
     # then finds the run finished (its status re-checked on the new row version) and skips it.
     rows = conn.execute(
         f"""SELECT r.id FROM runs r
-            WHERE r.id = ANY(%s) AND r.status = '{RunStatus.RUNNING}' AND r.expanded_at IS NOT NULL
+            WHERE r.id = ANY(%b) AND r.status = '{RunStatus.RUNNING}' AND r.expanded_at IS NOT NULL
               AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.run_id = r.id
                               AND d.status IN ({sql_in(DELIVERY_OPEN)}))
             ORDER BY r.id FOR NO KEY UPDATE OF r""",
@@ -207,7 +207,7 @@ def finish_runs(conn: psycopg.Connection, closings: Sequence[Closing]) -> list[F
     if not closings:
         return []
     rows = conn.execute(
-        """WITH v AS (SELECT * FROM unnest(%s::uuid[], %s::text[], %s::int[], %s::int[], %s::int[], %s::text[])
+        """WITH v AS (SELECT * FROM unnest(%b::uuid[], %b::text[], %b::int[], %b::int[], %b::int[], %b::text[])
                       AS v(id, status, total, delivered, failed, error)),
                 before AS (SELECT r.id, r.finished_at FROM runs r JOIN v ON v.id = r.id)
            UPDATE runs r SET status = v.status, finished_at = now(), deliveries_total = v.total,
@@ -265,7 +265,7 @@ def get_run(conn: psycopg.Connection, organization_id: UUID, run_id: UUID) -> Ru
 def get_runs_unscoped(conn: psycopg.Connection, run_ids: Sequence[UUID]) -> list[Run]:
     """Return runs by id alone (workers, which hold ids from our own messages)."""
     with conn.cursor(row_factory=class_row(Run)) as cur:
-        cur.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ANY(%s)", (list(run_ids),))
+        cur.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ANY(%b)", (list(run_ids),))
         return cur.fetchall()
 
 
