@@ -15,8 +15,9 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import class_row
 
+from shared.run_policy import DeliveryCounts
 from shared.sql.heartbeats import holder_is_dead
-from shared.statuses import DELIVERY_OPEN, RUN_UNSTARTED, RunStatus, sql_in
+from shared.statuses import DELIVERY_OPEN, RUN_UNSTARTED, DeliveryStatus, RunStatus, sql_in
 
 
 @dataclass(frozen=True)
@@ -187,19 +188,26 @@ def mark_expanded(conn: psycopg.Connection, run_ids: Sequence[UUID]) -> None:
                      (list(run_ids),))
 
 
-def lock_finishable(conn: psycopg.Connection, run_ids: Sequence[UUID]) -> list[UUID]:
-    """Lock, in id order, the running and expanded runs among these that have no open delivery."""
+def lock_finishable(conn: psycopg.Connection, run_ids: Sequence[UUID]) -> dict[UUID, DeliveryCounts]:
+    """Lock, in id order, the running and expanded runs among these that have no open delivery; return
+    each one's deliveries counted by how they settled."""
     # The lock serialises two batches settling a run's last deliveries at once: the second waits,
     # then finds the run finished (its status re-checked on the new row version) and skips it.
     rows = conn.execute(
-        f"""SELECT r.id FROM runs r
+        f"""SELECT r.id, c.total, c.delivered, c.failed, c.cancelled, c.never_sent FROM runs r
+            CROSS JOIN LATERAL (
+                SELECT count(*) AS total, count(*) FILTER (WHERE d.status = '{DeliveryStatus.DELIVERED}') AS delivered,
+                       count(*) FILTER (WHERE d.status = '{DeliveryStatus.FAILED}') AS failed,
+                       count(*) FILTER (WHERE d.status = '{DeliveryStatus.CANCELLED}') AS cancelled,
+                       count(*) FILTER (WHERE d.status = '{DeliveryStatus.FAILED}' AND d.attempts = 0) AS never_sent
+                FROM deliveries d WHERE d.run_id = r.id) AS c
             WHERE r.id = ANY(%b) AND r.status = '{RunStatus.RUNNING}' AND r.expanded_at IS NOT NULL
               AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.run_id = r.id
                               AND d.status IN ({sql_in(DELIVERY_OPEN)}))
             ORDER BY r.id FOR NO KEY UPDATE OF r""",
         (list(run_ids),),
     ).fetchall()
-    return [r[0] for r in rows]
+    return {r[0]: DeliveryCounts(*r[1:]) for r in rows}
 
 
 def finish_runs(conn: psycopg.Connection, closings: Sequence[Closing]) -> list[Finished]:
