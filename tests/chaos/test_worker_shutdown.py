@@ -75,6 +75,9 @@ def _assert_each_delivered_once(world: World, run_id: uuid.UUID, sink: HttpSink,
     assert {r["outcome"]: r["n"] for r in attempts} == {"delivered": count}, "an attempt was interrupted"
 
 
+# On both brokers (`make test` runs these on RabbitMQ too): messages a stopping worker took but had not
+# started must go back to the queue, which Redis and RabbitMQ do differently.
+@pytest.mark.broker
 def test_sigterm_to_a_delivery_worker_finishes_its_batches_and_loses_nothing(
         start: StartWorker, chaos_world: Callable[[Process], World], http_sink: HttpSink) -> None:
     recipients = 800
@@ -106,6 +109,7 @@ def test_sigterm_to_a_delivery_worker_finishes_its_batches_and_loses_nothing(
     _assert_each_delivered_once(world, run_id, http_sink, recipients)
 
 
+@pytest.mark.broker
 @pytest.mark.parametrize("group", [False, True], ids=["main-process", "process-group"])
 def test_sigterm_to_a_runs_worker_finishes_its_chunks_and_produces_none_twice(
         start: StartWorker, chaos_world: Callable[[Process], World], http_sink: HttpSink, group: bool) -> None:
@@ -148,8 +152,8 @@ def test_sigquit_still_stops_a_runs_worker_at_once(start: StartWorker, chaos_wor
                                                   http_sink: HttpSink) -> None:
     # The children drop a SIGTERM that is not their parent's; a cold shutdown (SIGQUIT) is the parent
     # terminating them, so it must still end a chunk in the middle, and the work is taken up after it.
-    subscribers, per_chunk = 40, 10
-    http_sink.responder = _slow(hook_s=0, render_s=0.5)  # a chunk takes about five seconds
+    subscribers, per_chunk = 20, 10
+    http_sink.responder = _slow(hook_s=0, render_s=1.0)  # a chunk takes about ten seconds
     env = {"PUNCTUAL_SUBSCRIBERS_PER_CHUNK": str(per_chunk), "PUNCTUAL_WORKER_DEAD_AFTER": "4",
            "PUNCTUAL_WORKER_HEARTBEAT_INTERVAL": "1", "PUNCTUAL_RETRY_SWEEP_INTERVAL": "0.5"}
     stopping = start("runs", **env)
@@ -166,7 +170,9 @@ def test_sigquit_still_stops_a_runs_worker_at_once(start: StartWorker, chaos_wor
     started = time.monotonic()
     os.kill(stopping.proc.pid, signal.SIGQUIT)
     stopping.proc.wait(timeout=30)
-    assert time.monotonic() - started < 3, "the cold shutdown waited for the chunk"
+    assert time.monotonic() - started < 8
+    # It did not wait for the chunks: they are left unfinished under the stopped worker's children.
+    assert _held_by(world, "run_chunks", run_id, pids, "done_at IS NOT NULL") > 0, "the cold shutdown waited"
     assert not any(Path(f"/proc/{pid}").exists() for pid in pids)
 
     start("runs", **env)
