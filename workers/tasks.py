@@ -17,6 +17,7 @@ from workers.executing import execute_runs, produce_chunk
 from workers.publishing import publish_runs
 from workers.state import close_state, get_state, reset_state
 from workers.sweeping import Sweeper
+from workers.termination import follow_parent_sigterm
 
 logger = logging.getLogger("punctual.workers")
 
@@ -45,6 +46,7 @@ def _stop_worker(**_: Any) -> None:
 @worker_process_init.connect  # type: ignore[misc]
 def _after_fork(**_: Any) -> None:
     reset_state()
+    follow_parent_sigterm()  # a SIGTERM to the whole group must not kill a child mid-task
 
 
 @worker_process_shutdown.connect  # type: ignore[misc]

@@ -1,4 +1,4 @@
-"""Fault tests: real worker processes killed with SIGKILL mid-work, then counted: nothing lost."""
+"""Fault tests: real worker processes killed (SIGKILL) or stopped (SIGTERM) mid-work, then counted: nothing lost."""
 
 from __future__ import annotations
 

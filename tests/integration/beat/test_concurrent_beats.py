@@ -103,3 +103,28 @@ def test_three_beats_carry_on_when_one_is_killed(pool: ConnectionPool, beats: Be
     # workers claim a run once, so that repeat is harmless).
     ids = set(broker_run_ids(broker_server))
     assert scalar(pool, "SELECT count(*) FROM runs WHERE NOT (id::text = ANY(%s))", (list(ids),)) == 0
+
+
+def test_two_beats_share_a_burst_and_fire_each_slot_once(pool: ConnectionPool, beats: Beats,
+                                                          broker_server: SessionBroker) -> None:
+    # Production batch sizes; 5,000 schedules due at the same instant, as at the top of a busy hour.
+    burst = 5000
+    beats.start()
+    beats.start()
+    wait_until_beats_ready(pool, 2)
+    ids = insert_schedules(pool, make_org(pool), burst, next_run_at="now() - interval '1 second'")
+    notify(pool)
+
+    wait_for(lambda: scalar(pool, "SELECT count(*) FROM runs WHERE status = 'published'") >= burst
+             and _settled(pool), timeout=60)
+    with transaction(pool) as conn:
+        runs = conn.execute("SELECT schedule_id, status, publish_count FROM runs").fetchall()
+    assert sorted(r[0] for r in runs) == sorted(ids), "a slot fired twice or not at all"
+    assert {(r[1], r[2]) for r in runs} == {("published", 1)}
+    in_broker = broker_run_ids(broker_server)
+    assert len(in_broker) == burst and max(in_broker.values()) == 1, "a run was published twice or not at all"
+    # Each beat published part of the burst, and together all of it (a relay counts a pass when it ends).
+    wait_for(lambda: scalar(pool, "SELECT sum(runs_published) FROM beat_heartbeats") >= burst, timeout=10)
+    with transaction(pool) as conn:
+        published = [r[0] for r in conn.execute("SELECT runs_published FROM beat_heartbeats").fetchall()]
+    assert len(published) == 2 and min(published) > 0 and sum(published) == burst, published
