@@ -13,7 +13,10 @@ redis-server, writes schedules straight into the database (generate_series), run
   idle   N enabled schedules, none due: beat CPU-seconds per minute (/proc/<pid>/stat, beat
          process plus its PostgreSQL backends) and resident memory.
   steady N hourly schedules spread over the 60 minutes: every minute N/60 come due at once.
-  e2e    a burst with two worker processes: slot to runs.started_at (the worker's claim).
+  e2e    a burst with the runs pool (prefork, 2 processes): slot to runs.started_at (the claim).
+  e2e delivered  a burst of once_distribute webhook runs with the production pools, a `runs`
+         worker (prefork, 1 process) and a `deliver` worker (threads), to a local HTTP sink: slot
+         to runs.finished_at (delivered and recorded) for every run.
 Peers run from their own virtualenv under .data/bench-peers (created with pip when missing).
 Prints one table.
 """
@@ -47,6 +50,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from api.embedded import start_redis  # noqa: E402
+from tests.servers import HttpSink  # noqa: E402
 from tests.services import private_database  # noqa: E402
 
 PEERS_DIR = REPO / ".data" / "bench-peers"
@@ -212,7 +216,8 @@ def reset(ctx: Context) -> None:
     client.close()
 
 
-def insert_schedules(ctx: Context, count: int, next_run_at: str, cron: str) -> None:
+def insert_schedules(ctx: Context, count: int, next_run_at: str, cron: str,
+                     url: str = "http://127.0.0.1:9/bench") -> None:
     """Insert `count` schedules (g = 1..count in the SQL expressions) in one statement."""
     zones = "(ARRAY[" + ",".join(f"'{z}'" for z in ZONES) + "])[1 + g %% 4]"
     # The SQL fragments use % (modulo); psycopg wants it doubled next to its placeholders.
@@ -224,9 +229,9 @@ def insert_schedules(ctx: Context, count: int, next_run_at: str, cron: str) -> N
             f"""INSERT INTO schedules (organization_id, name, cron_expression, timezone, destination_type,
                                        destination, run_mode, next_run_at)
                 SELECT %s, 'bench ' || g, {cron}, {zones}, 'webhook',
-                       '{{"type": "webhook", "url": "http://127.0.0.1:9/bench"}}', 'once_distribute', {next_run_at}
+                       jsonb_build_object('type', 'webhook', 'url', %s::text), 'once_distribute', {next_run_at}
                 FROM generate_series(1, %s) AS g""",  # type: ignore[arg-type]
-            (org[0], count))
+            (org[0], url, count))
     with psycopg.connect(ctx.url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE schedules")
 
@@ -317,18 +322,31 @@ def daily_away_from_now() -> str:
     return f"(g % 60) || ' ' || (((g / 60) % 5 + {first_hour}) % 24) || ' * * *'"
 
 
-def punctual_burst(ctx: Context, count: int, *, workers: int = 0, beats: int = 1) -> Row:
+def start_worker_proc(ctx: Context, queues: str, pool: str, concurrency: int) -> Proc:
+    return Proc([str(BIN / "celery"), "-A", "workers.app", "worker", "-Q", queues, "-P", pool,
+                 "-c", str(concurrency), "--loglevel", "WARNING", "--without-gossip", "--without-mingle",
+                 "-n", f"bench{time.monotonic_ns()}@%h"],
+                punctual_env(ctx, PUNCTUAL_OUTBOUND_ALLOWLIST="127.0.0.1"),
+                ctx.tmp / f"worker-{time.monotonic_ns()}.log")
+
+
+def punctual_burst(ctx: Context, count: int, *, workers: int = 0, beats: int = 1, delivered: bool = False) -> Row:
     reset(ctx)
-    scenario = "e2e burst, 2 worker procs" if workers else "burst" if beats == 1 else f"burst, {beats} beats"
+    scenario = ("e2e delivered, runs + deliver pools" if delivered else f"e2e burst, {workers} worker procs"
+                if workers else "burst" if beats == 1 else f"burst, {beats} beats")
     beat = start_punctual_beat(ctx)
     # More beats share the work through SKIP LOCKED; CPU is theirs together, memory the first one's.
     others = [start_punctual_beat(ctx) for _ in range(beats - 1)]
-    worker, watcher = None, None
-    if workers:
-        worker = Proc([str(BIN / "celery"), "-A", "workers.app", "worker", "-Q", "runs", "-P", "prefork",
-                       "-c", str(workers), "--loglevel", "WARNING", "--without-gossip", "--without-mingle",
-                       "-n", f"bench{time.monotonic_ns()}@%h"],
-                      punctual_env(ctx), ctx.tmp / f"worker-{time.monotonic_ns()}.log")
+    worker_procs: list[Proc] = []
+    watcher, sink = None, None
+    if delivered:
+        sink = HttpSink().start()
+        worker_procs = [start_worker_proc(ctx, "runs", "prefork", 1),
+                        start_worker_proc(ctx, "deliver.webhook,deliver.slack,deliver.email,deliver.sftp",
+                                          "threads", 8)]
+        time.sleep(5)
+    elif workers:
+        worker_procs = [start_worker_proc(ctx, "runs", "prefork", workers)]
         time.sleep(5)
     else:
         watcher = QueueWatcher(ctx.redis_url, "runs")
@@ -336,7 +354,8 @@ def punctual_burst(ctx: Context, count: int, *, workers: int = 0, beats: int = 1
     try:
         # The slot is far enough ahead for the insert to commit before it (about 25k rows/s here).
         lead = 3 + count / 10000
-        insert_schedules(ctx, count, f"date_trunc('second', now()) + interval '{lead:.0f} s'", daily_away_from_now())
+        insert_schedules(ctx, count, f"date_trunc('second', now()) + interval '{lead:.0f} s'", daily_away_from_now(),
+                         **({"url": f"{sink.url}/hook"} if sink else {}))
         slot_at: datetime = sql_value(ctx, "SELECT min(next_run_at) FROM schedules")  # type: ignore[assignment]
         slot = slot_at.timestamp()
         late_insert = time.time() - slot
@@ -350,14 +369,18 @@ def punctual_burst(ctx: Context, count: int, *, workers: int = 0, beats: int = 1
             finished = watcher.wait_for(count, timeout, lambda: beat.popen.poll() is None)
             lags = watcher.lags(slot)
         else:
-            finished = wait_column(ctx, count, timeout, "started_at")
-            _, lags, _ = lag_stats(ctx, "started_at", slot_at)
+            column = "finished_at" if delivered else "started_at"
+            finished = wait_column(ctx, count, timeout, column)
+            _, lags, _ = lag_stats(ctx, column, slot_at)
         cpu, db_cpu = total_cpu(beat_pids) - cpu0, cpu_used(db0, cpu_by_pid(backends))
         done = len(lags)
         elapsed = max(lags) if lags else float("nan")
         note = "" if finished else f"not finished in {ctx.args.timeout:.0f} s"
-        if worker is not None:
+        if workers and not delivered:
             note += executed_note(ctx, count, slot_at, timeout)
+        if delivered and sink is not None:
+            complete = sql_value(ctx, "SELECT count(*) FROM runs WHERE status = 'complete'")
+            note += f" {complete} complete, {len(sink.requests)} POSTs received"
         if late_insert > 0:
             note += f" (insert ended {late_insert:.1f} s after the slot)"
         return Row("punctual", scenario, count, str(done), fmt(elapsed), fmt(done / elapsed, 0) if done else "0",
@@ -366,8 +389,10 @@ def punctual_burst(ctx: Context, count: int, *, workers: int = 0, beats: int = 1
     finally:
         if watcher:
             watcher.stop()
-        if worker:
-            worker.stop()
+        for proc in worker_procs:
+            proc.stop()
+        if sink:
+            sink.stop()
         for proc in [beat, *others]:
             proc.stop()
 
@@ -585,7 +610,9 @@ def run(ctx: Context) -> None:
     if "steady" in only:
         record(ctx, punctual_steady(ctx, a.steady_count))
     if "e2e" in only:
-        record(ctx, punctual_burst(ctx, 10_000, workers=2))
+        for _ in range(a.repeat):
+            record(ctx, punctual_burst(ctx, 10_000, workers=2))
+            record(ctx, punctual_burst(ctx, 10_000, delivered=True))
     if "peers" in only:
         python = ensure_peer_venv()
         for peer in PEERS:

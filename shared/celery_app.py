@@ -72,6 +72,12 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
+        # The runs pool (prefork) enforces these: a soft limit raises in the task, so the runs left
+        # fail with a reason; the hard one kills the child, and its claims go to another worker
+        # (a run claimed more than a few times is failed, see shared/sql/runs.py MAX_CLAIMS).
+        "task_annotations": {name: {"soft_time_limit": settings.task_time_limit_s,
+                                    "time_limit": settings.task_time_limit_s + 60}
+                             for name in (TASK_START_RUNS, TASK_EXECUTE_RUNS, TASK_PRODUCE_CHUNK)},
         "task_default_queue": RUNS_QUEUE,
         # Each queue gets its own direct exchange and routing key; sharing Celery's defaults
         # would bind every queue to one key and copy each message into all of them.

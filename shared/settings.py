@@ -58,6 +58,8 @@ class Settings:
     worker_dead_after_s: float = 20.0
     republish_after_s: float = 300.0
     broker_visibility_timeout_s: float = 30.0
+    command_time_limit_s: float = 120.0
+    task_time_limit_s: float = 1800.0
     command_max_output_bytes: int = 50 * 1024 * 1024
     host: str = "127.0.0.1"
     auth_failure_limit: str = "20 per minute"
@@ -302,6 +304,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         worker_dead_after_s=dead_after,
         republish_after_s=_float(env, "PUNCTUAL_REPUBLISH_AFTER", 300.0),
         broker_visibility_timeout_s=_float(env, "PUNCTUAL_BROKER_VISIBILITY_TIMEOUT", 30.0),
+        command_time_limit_s=_float(env, "PUNCTUAL_COMMAND_TIME_LIMIT", 120.0),
+        task_time_limit_s=_float(env, "PUNCTUAL_TASK_TIME_LIMIT", 1800.0),
         command_max_output_bytes=_int(env, "PUNCTUAL_COMMAND_MAX_OUTPUT_BYTES", 50 * 1024 * 1024, minimum=1024),
         host=_host(env),
         auth_failure_limit=_rate_limit(env, "PUNCTUAL_AUTH_FAILURE_LIMIT", "20 per minute"),

@@ -71,7 +71,10 @@ class HttpSink:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        # A real receiver's listen backlog (nginx: 511), not socketserver's 5: dozens of senders
+        # connecting at once would otherwise see resets, as they would from an overloaded server.
+        server_class = type("Server", (ThreadingHTTPServer,), {"request_queue_size": 512})
+        self.server = server_class(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self
@@ -296,3 +299,62 @@ def _sftp_interface(server: SftpServer) -> Any:
             return paramiko.SFTP_OK
 
     return Interface
+
+
+@dataclass
+class TrickleServer:
+    """An HTTP server that answers 200 but sends its body one byte every `interval_s` (a slowloris receiver)."""
+
+    interval_s: float = 0.3
+    length: int = 100
+    port: int = 0
+    listener: Any = None
+    requests: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> TrickleServer:
+        import socket
+
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: Any) -> None:
+        import time
+
+        try:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                data += chunk
+            self.requests += 1
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         + f"Content-Length: {self.length}\r\n\r\n".encode())
+            for _ in range(self.length):
+                time.sleep(self.interval_s)
+                conn.sendall(b" ")
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        if self.listener is not None:
+            self.listener.close()

@@ -88,14 +88,20 @@ def deliver_batch(kind: str, delivery_ids: Sequence[UUID]) -> int:
 
 
 def _count(kind: str, outcomes: list[Settled]) -> None:
-    # After the commit, so a batch rolled back (and tried again) is not counted twice.
+    # After the commit, so a batch rolled back (and tried again) is not counted twice; one
+    # increment per outcome and batch, since every labels() call costs a lookup.
+    by_outcome: dict[AttemptOutcome, list[Settled]] = {}
     for o in outcomes:
-        DELIVERY_ATTEMPTS.labels(kind, str(o.outcome)).inc()
-        DELIVERY_SECONDS.labels(kind, str(o.outcome)).observe(o.duration_ms / 1000)
-        if o.outcome is AttemptOutcome.RETRY:
-            DELIVERY_RETRIES.labels(kind).inc()
+        by_outcome.setdefault(o.outcome, []).append(o)
+    for outcome, settled in by_outcome.items():
+        DELIVERY_ATTEMPTS.labels(kind, str(outcome)).inc(len(settled))
+        seconds = DELIVERY_SECONDS.labels(kind, str(outcome))
+        for o in settled:
+            seconds.observe(o.duration_ms / 1000)
+        if outcome is AttemptOutcome.RETRY:
+            DELIVERY_RETRIES.labels(kind).inc(len(settled))
         else:
-            DELIVERIES.labels(kind, str(o.outcome)).inc()
+            DELIVERIES.labels(kind, str(outcome)).inc(len(settled))
 
 
 def _prepare(conn: psycopg.Connection, state: WorkerState, claimed: list[Delivery]) -> list[Prepared]:

@@ -13,18 +13,22 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from enum import Enum
 from uuid import UUID
 
 import psycopg
+from celery.exceptions import SoftTimeLimitExceeded
 
 from shared.db import transaction
+from shared.quotas import QUOTA_WINDOW, deliveries_quota, deliveries_refusal
 from shared.sql import deliveries as delivery_sql
 from shared.sql import run_chunks as chunk_sql
 from shared.sql import runs as run_sql
 from shared.sql import subscribers as subscriber_sql
 from shared.sql.artifacts import NewArtifact, insert_artifacts
 from shared.sql.deliveries import NewDelivery
+from shared.sql.quotas import count_deliveries_since
 from shared.sql.runs import Closing, Run
 from shared.sql.subscribers import Subscriber
 from shared.statuses import DeliveryStatus, RunStatus
@@ -40,6 +44,8 @@ SUBSCRIBER_PAGE = 1000   # subscribers read per statement (and deliveries insert
 EMAIL_GROUP_SIZE = 50    # recipients of one message when email fan_out is off
 FLUSH_AFTER_S = 0.5      # a batch writes the runs it produced at least this often
 NO_RECIPIENTS = "no recipients: add subscribers or email addresses to the schedule"
+ABANDONED = ("abandoned: {n} workers died while producing it (a command past the task time limit, a crash or "
+             "running out of memory); not tried again")
 
 
 class RunMode(Enum):
@@ -64,13 +70,20 @@ def execute_runs(run_ids: Sequence[UUID]) -> int:
     state = get_state()
     settings = state.settings
     with transaction(state.pool) as conn:
-        runs, retaken = run_sql.claim_runs(conn, run_ids, state.worker_id, settings.worker_dead_after_s)
+        runs, retaken, killed = run_sql.claim_runs(conn, run_ids, state.worker_id, settings.worker_dead_after_s)
         # Plans are read in the claim's transaction: one round of reads for the batch.
         plans = load_plans(conn, runs, settings)
         gone = [Closing(r.id, RunStatus.FAILED, error="schedule or command deleted") for r in runs
                 if plans[r.id] is None]
-        close_runs(conn, gone, settings.consecutive_failures_to_disable)
+        gone += [Closing(run_id, RunStatus.FAILED, error=ABANDONED.format(n=run_sql.MAX_CLAIMS))
+                 for run_id in killed if plans.get(run_id) is not None]
+        for closing in gone:
+            plans[closing.run_id] = None
         modes = {run_id: run_mode(plan, _has_subscribers(conn, plan)) for run_id, plan in plans.items() if plan}
+        refused = _over_delivery_quota(conn, state, [p for p in plans.values() if p is not None], modes)
+        close_runs(conn, [*gone, *refused], settings.consecutive_failures_to_disable)
+        for closing in refused:
+            plans[closing.run_id] = None
     try:
         _carry_out(state, [p for p in plans.values() if p is not None], modes)
         if retaken:
@@ -80,6 +93,40 @@ def execute_runs(run_ids: Sequence[UUID]) -> int:
         _release(state, [r.id for r in runs])
         raise
     return len(runs)
+
+
+def _over_delivery_quota(conn: psycopg.Connection, state: WorkerState, plans: list[Plan],
+                         modes: dict[UUID, RunMode]) -> list[Closing]:
+    """Runs that would take their organization past its deliveries-per-hour quota: they fail, naming it."""
+    quota = deliveries_quota(state.settings)
+    if not quota.limit:
+        return []
+    refused: list[Closing] = []
+    by_org: dict[UUID, list[Plan]] = {}
+    for plan in plans:
+        by_org.setdefault(plan.run.organization_id, []).append(plan)
+    since = datetime.now(UTC) - QUOTA_WINDOW
+    for org, org_plans in by_org.items():
+        # Checked once per organization and batch, before anything fans out; concurrent batches
+        # of one organization may pass the quota by at most their own size.
+        recent = count_deliveries_since(conn, org, since, cap=quota.limit)
+        for plan in org_plans:
+            adding = _expected_deliveries(conn, plan, modes[plan.run.id])
+            reason = deliveries_refusal(quota, recent, adding)
+            if reason is None:
+                recent += adding
+            else:
+                refused.append(Closing(plan.run.id, RunStatus.FAILED, error=reason))
+    return refused
+
+
+def _expected_deliveries(conn: psycopg.Connection, plan: Plan, mode: RunMode) -> int:
+    if mode is RunMode.ONCE_TO_DESTINATION:
+        return 1
+    count = subscriber_sql.count_subscribers(conn, plan.run.organization_id, plan.schedule.id)
+    if mode is RunMode.ONCE_BY_EMAIL and not plan.schedule.fan_out:
+        return -(-count // EMAIL_GROUP_SIZE)
+    return count
 
 
 def _has_subscribers(conn: psycopg.Connection, plan: Plan) -> bool:
@@ -109,11 +156,7 @@ def _republish_pending(state: WorkerState, run_ids: list[UUID]) -> None:
 def _release(state: WorkerState, run_ids: list[UUID]) -> None:
     try:
         with transaction(state.pool) as conn:
-            conn.execute(
-                f"""UPDATE runs SET status = '{RunStatus.PUBLISHED}', claimed_by = NULL
-                    WHERE id = ANY(%s) AND claimed_by = %s AND status = '{RunStatus.RUNNING}'
-                      AND expanded_at IS NULL AND planned_at IS NULL""",
-                (run_ids, state.worker_id))
+            run_sql.release_runs(conn, run_ids, state.worker_id)
     except Exception:
         logger.exception("could not hand back runs %s; they are taken up when this worker stops", run_ids)
 
@@ -224,14 +267,19 @@ def produce_chunk(run_id: UUID, chunk_no: int) -> None:
     state = get_state()
     settings = state.settings
     with transaction(state.pool) as conn:
-        user_ids = chunk_sql.claim_chunk(conn, run_id, chunk_no, state.worker_id, settings.worker_dead_after_s)
-        runs = run_sql.get_runs_unscoped(conn, [run_id]) if user_ids is not None else []
+        claimed = chunk_sql.claim_chunk(conn, run_id, chunk_no, state.worker_id, settings.worker_dead_after_s)
+        runs = run_sql.get_runs_unscoped(conn, [run_id]) if claimed is not None else []
         run: Run | None = runs[0] if runs and runs[0].status == RunStatus.RUNNING else None
         plan = load_plans(conn, [run], settings)[run_id] if run is not None else None
-        subscribers = subscriber_sql.get_subscribers(conn, run.organization_id, user_ids or []) if plan and run else []
-    if plan is None:
+        subscribers = (subscriber_sql.get_subscribers(conn, run.organization_id, claimed.user_ids)
+                       if plan and run and claimed else [])
+    if plan is None or claimed is None:
         return  # done already (a redelivered message), held by a live worker, or its run or schedule is gone
-    produced = [(sub, _produce_or_error(plan, sub, state)) for sub in subscribers]
+    if claimed.claims > chunk_sql.MAX_CLAIMS:
+        produced: list[tuple[Subscriber, Produced | str]] = [
+            (sub, ABANDONED.format(n=chunk_sql.MAX_CLAIMS)) for sub in subscribers]
+    else:
+        produced = [(sub, _produce_or_error(plan, sub, state)) for sub in subscribers]
     with transaction(state.pool) as conn:
         items = _subscriber_items(conn, plan, produced)
         new = delivery_sql.insert_many(conn, [(_target(plan), item) for item in items], settings.republish_after_s)
@@ -267,6 +315,9 @@ def _produce_or_error(plan: Plan, sub: Subscriber | None, state: WorkerState) ->
         return produce(plan, sub, state.settings)
     except CommandError as exc:
         return str(exc)
+    except SoftTimeLimitExceeded:
+        # The whole task ran out of time (PUNCTUAL_TASK_TIME_LIMIT): this run fails with the reason.
+        return f"the task ran past PUNCTUAL_TASK_TIME_LIMIT ({state.settings.task_time_limit_s:g} s)"
     except Exception as exc:
         # A third-party command that crashes must fail its run, not leave it running forever.
         logger.exception("command %s crashed for run %s", plan.command.kind if plan.command else None, plan.run.id)

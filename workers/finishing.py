@@ -13,7 +13,6 @@ import psycopg
 
 from shared.metrics import RUNS_FINISHED
 from shared.run_policy import is_failed_run, next_streak, run_outcome
-from shared.sql import deliveries as delivery_sql
 from shared.sql import runs as run_sql
 from shared.sql import schedules as schedule_sql
 from shared.sql.runs import Closing, Finished
@@ -24,17 +23,8 @@ def finish_settled_runs(conn: psycopg.Connection, run_ids: Iterable[UUID], disab
     candidates = sorted(set(run_ids))
     if not candidates:
         return []
-    finishable = run_sql.lock_finishable(conn, candidates)
-    if not finishable:
-        return []
-    counts = delivery_sql.count_by_run(conn, finishable)
-    closings = []
-    for run_id in finishable:
-        c = counts.get(run_id)
-        if c is None:  # no delivery at all: nothing was to be sent
-            closings.append(Closing(run_id, run_outcome(delivery_sql.DeliveryCounts())))
-        else:
-            closings.append(Closing(run_id, run_outcome(c), c.total, c.delivered, c.failed))
+    counts = run_sql.lock_finishable(conn, candidates)
+    closings = [Closing(run_id, run_outcome(c), c.total, c.delivered, c.failed) for run_id, c in counts.items()]
     return close_runs(conn, closings, disable_after)
 
 

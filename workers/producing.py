@@ -27,6 +27,7 @@ from workers.commands import get_command as command_for
 from workers.commands.base import Blob, CommandError, CommandRequest, Content, Document, SubscriberInfo
 from workers.formats import Rendered, render
 from workers.tiles import limit_rows, select_result, split_json_results
+from workers.time_limits import time_limit
 
 
 @dataclass(frozen=True)
@@ -110,11 +111,13 @@ def produce(plan: Plan, sub: Subscriber | None, settings: Settings) -> Produced:
         secrets=decrypt_secret(settings.secret_key, command.config_secret) if command else {},
         data_source=plan.data_source, query_key=schedule.query_key, max_rows=max_rows,
     )
-    content: Content = (command_for(command.kind, settings).run(request) if command
-                        else _describe_run(request))
-    content = limit_rows(select_result(_named_results(command, content, schedule.query_key), schedule.query_key),
-                         max_rows)
-    rendered = render(content, schedule.format, schedule.format_options, schedule.name)
+    # The command and its rendering together: a huge table is as able to hold a worker as a slow query.
+    with time_limit(settings.command_time_limit_s, f"{command.kind} command" if command else "run"):
+        content: Content = (command_for(command.kind, settings).run(request) if command
+                            else _describe_run(request))
+        content = limit_rows(select_result(_named_results(command, content, schedule.query_key),
+                                           schedule.query_key), max_rows)
+        rendered = render(content, schedule.format, schedule.format_options, schedule.name)
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", schedule.name).strip("-.") or "report"
     return Produced(rendered, hashlib.sha256(rendered.body).hexdigest(), f"{stem}.{rendered.extension}")
 

@@ -43,8 +43,9 @@ def get_state() -> WorkerState:
             worker_id = new_worker_id()
             heartbeat = Heartbeat(settings, pool, worker_id)
             heartbeat.start()
-            _state = WorkerState(settings, pool, worker_id, heartbeat, HttpClient(settings.outbound_allowlist),
-                                 ThreadPoolExecutor(settings.delivery_concurrency, thread_name_prefix="punctual-send"))
+            http = HttpClient(settings.outbound_allowlist, settings.delivery_concurrency)
+            senders = ThreadPoolExecutor(settings.delivery_concurrency, thread_name_prefix="punctual-send")
+            _state = WorkerState(settings, pool, worker_id, heartbeat, http, senders)
         return _state
 
 

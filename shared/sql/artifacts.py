@@ -40,8 +40,8 @@ def insert_artifacts(conn: psycopg.Connection, items: Sequence[NewArtifact]) -> 
         """INSERT INTO artifacts (organization_id, run_id, user_id, content_type, filename, sha256, size_bytes,
                                   row_count, body)
            SELECT v.org, v.run, v.usr, v.ctype, v.fname, v.sha, octet_length(v.body), v.rows, v.body
-           FROM unnest(%s::uuid[], %s::uuid[], %s::uuid[], %s::text[], %s::text[], %s::text[], %s::int[],
-                       %s::bytea[]) WITH ORDINALITY AS v(org, run, usr, ctype, fname, sha, rows, body, n)
+           FROM unnest(%b::uuid[], %b::uuid[], %b::uuid[], %b::text[], %b::text[], %b::text[], %b::int[],
+                       %b::bytea[]) WITH ORDINALITY AS v(org, run, usr, ctype, fname, sha, rows, body, n)
            ORDER BY v.n
            ON CONFLICT (run_id, coalesce(user_id, '00000000-0000-0000-0000-000000000000'::uuid))
            DO UPDATE SET run_id = EXCLUDED.run_id
@@ -58,6 +58,6 @@ def insert_artifacts(conn: psycopg.Connection, items: Sequence[NewArtifact]) -> 
 def get_artifacts(conn: psycopg.Connection, artifact_ids: Sequence[UUID]) -> dict[UUID, ArtifactRow]:
     """Artifacts with their bodies, by id."""
     with conn.cursor(row_factory=class_row(ArtifactRow)) as cur:
-        cur.execute("SELECT id, content_type, filename, sha256, body FROM artifacts WHERE id = ANY(%s)",
+        cur.execute("SELECT id, content_type, filename, sha256, body FROM artifacts WHERE id = ANY(%b)",
                     (list(artifact_ids),))
         return {a.id: a for a in cur.fetchall()}

@@ -184,7 +184,7 @@ def get_commands_to_run(conn: psycopg.Connection, keys: Sequence[tuple[UUID, UUI
     with conn.cursor(row_factory=class_row(CommandToRun)) as cur:
         cur.execute(
             """SELECT c.id, c.organization_id, c.kind, c.config, c.config_secret
-               FROM commands c JOIN unnest(%s::uuid[], %s::uuid[]) AS k(org, id)
+               FROM commands c JOIN unnest(%b::uuid[], %b::uuid[]) AS k(org, id)
                  ON c.organization_id = k.org AND c.id = k.id
                WHERE c.deleted_at IS NULL""",
             ([k[0] for k in keys], [k[1] for k in keys]),

@@ -22,9 +22,8 @@ import psycopg
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
-from shared.run_policy import DeliveryCounts
 from shared.sql.heartbeats import holder_is_dead
-from shared.statuses import DELIVERY_OPEN, AttemptOutcome, DeliveryStatus, sql_in
+from shared.statuses import AttemptOutcome, DeliveryStatus
 
 
 @dataclass(frozen=True)
@@ -125,8 +124,8 @@ def insert_many(conn: psycopg.Connection, items: Sequence[tuple[Target, NewDeliv
             SELECT v.org, v.run, v.schedule, v.kind, v.max_attempts, v.key, v.user_id, v.artifact_id,
                    coalesce(string_to_array(v.recipients, E'\\n'), '{{}}'), v.status, v.error,
                    CASE WHEN v.status = '{DeliveryStatus.PENDING}' THEN now() + make_interval(secs => %s) END
-            FROM unnest(%s::uuid[], %s::uuid[], %s::uuid[], %s::text[], %s::int[], %s::text[], %s::uuid[],
-                        %s::uuid[], %s::text[], %s::text[], %s::text[])
+            FROM unnest(%b::uuid[], %b::uuid[], %b::uuid[], %b::text[], %b::int[], %b::text[], %b::uuid[],
+                        %b::uuid[], %b::text[], %b::text[], %b::text[])
                  AS v(org, run, schedule, kind, max_attempts, key, user_id, artifact_id, recipients, status, error)
             ON CONFLICT (run_id, recipient_key) DO NOTHING RETURNING run_id, destination_type, id, status""",
         (republish_after_s,
@@ -160,35 +159,33 @@ def claim_deliveries(conn: psycopg.Connection, delivery_ids: Sequence[UUID], wor
         return []
     params = {"ids": list(delivery_ids), "worker": worker_id, "dead_after": dead_after_s}
     with conn.cursor(row_factory=class_row(Delivery)) as cur:
-        # Rows locked in id order, skipping rows another claim holds: overlapping batches never deadlock.
+        # One statement: claim (rows locked in id order, skipping rows another claim holds, so
+        # overlapping batches never deadlock), close as interrupted the attempt a dead worker left
+        # 'sending', and record the attempt now starting.
         cur.execute(
             f"""WITH claimable AS (
-                    SELECT d.id FROM deliveries d WHERE d.id = ANY(%(ids)s) AND {CLAIMABLE}
-                    ORDER BY d.id FOR UPDATE SKIP LOCKED)
-                UPDATE deliveries d
-                SET status = '{DeliveryStatus.SENDING}', attempts = d.attempts + 1, claimed_by = %(worker)s,
-                    updated_at = now(), publish_after = NULL
-                FROM claimable WHERE d.id = claimable.id
-                RETURNING {_DELIVERY_COLUMNS_OF_D}""",
+                    SELECT d.id, d.status AS was FROM deliveries d WHERE d.id = ANY(%(ids)b) AND {CLAIMABLE}
+                    ORDER BY d.id FOR UPDATE SKIP LOCKED),
+                claimed AS (
+                    UPDATE deliveries d
+                    SET status = '{DeliveryStatus.SENDING}', attempts = d.attempts + 1, claimed_by = %(worker)s,
+                        updated_at = now(), publish_after = NULL
+                    FROM claimable WHERE d.id = claimable.id
+                    RETURNING {_DELIVERY_COLUMNS_OF_D}, claimable.was),
+                interrupted AS (
+                    UPDATE delivery_attempts a SET outcome = '{AttemptOutcome.INTERRUPTED}',
+                           error = 'the worker sending it stopped before it finished'
+                    FROM claimed c
+                    WHERE c.was = '{DeliveryStatus.SENDING}' AND a.delivery_id = c.id
+                      AND a.outcome = '{AttemptOutcome.SENDING}'),
+                started AS (
+                    INSERT INTO delivery_attempts (organization_id, delivery_id, attempt_number)
+                    SELECT organization_id, id, attempts FROM claimed
+                    ON CONFLICT (delivery_id, attempt_number) DO NOTHING)
+                SELECT {DELIVERY_COLUMNS} FROM claimed""",
             params,
         )
-        claimed = cur.fetchall()
-    if claimed:
-        ids = [d.id for d in claimed]
-        # An attempt left 'sending' was cut short by its worker's death: say so in the ledger.
-        conn.execute(
-            f"""UPDATE delivery_attempts SET outcome = '{AttemptOutcome.INTERRUPTED}',
-                       error = 'the worker sending it stopped before it finished'
-                WHERE delivery_id = ANY(%s) AND outcome = '{AttemptOutcome.SENDING}'""",
-            (ids,),
-        )
-        conn.execute(
-            """INSERT INTO delivery_attempts (organization_id, delivery_id, attempt_number)
-               SELECT * FROM unnest(%s::uuid[], %s::uuid[], %s::int[])
-               ON CONFLICT (delivery_id, attempt_number) DO NOTHING""",
-            ([d.organization_id for d in claimed], ids, [d.attempts for d in claimed]),
-        )
-    return claimed
+        return cur.fetchall()
 
 
 def record_outcomes(conn: psycopg.Connection, outcomes: Sequence[Settled]) -> None:
@@ -203,7 +200,7 @@ def record_outcomes(conn: psycopg.Connection, outcomes: Sequence[Settled]) -> No
     conn.execute(
         """UPDATE delivery_attempts a SET outcome = v.outcome, duration_ms = v.ms, error = v.error,
                   response_code = v.code
-           FROM unnest(%s::uuid[], %s::int[], %s::text[], %s::int[], %s::text[], %s::int[])
+           FROM unnest(%b::uuid[], %b::int[], %b::text[], %b::int[], %b::text[], %b::int[])
                 AS v(id, n, outcome, ms, error, code)
            WHERE a.delivery_id = v.id AND a.attempt_number = v.n""",
         (ids, numbers, kinds, [o.duration_ms for o in outcomes], errors, codes),
@@ -215,7 +212,7 @@ def record_outcomes(conn: psycopg.Connection, outcomes: Sequence[Settled]) -> No
                    next_attempt_at = v.next_at, publish_after = v.next_at, claimed_by = NULL,
                    receipt = coalesce(v.receipt, d.receipt), updated_at = now(),
                    delivered_at = CASE WHEN v.status = '{DeliveryStatus.DELIVERED}' THEN now() ELSE d.delivered_at END
-            FROM unnest(%s::uuid[], %s::int[], %s::text[], %s::text[], %s::int[], %s::timestamptz[], %s::jsonb[])
+            FROM unnest(%b::uuid[], %b::int[], %b::text[], %b::text[], %b::int[], %b::timestamptz[], %b::jsonb[])
                  AS v(id, n, status, error, code, next_at, receipt)
             WHERE d.id = v.id AND d.attempts = v.n AND d.status = '{DeliveryStatus.SENDING}'""",
         (ids, numbers, [str(_STATUS_AFTER[o.outcome]) for o in outcomes], errors, codes,
@@ -263,29 +260,6 @@ def claim_due_for_publish(conn: psycopg.Connection, limit: int, republish_after_
     return [(r[0], r[1]) for r in [*due, *orphaned]]
 
 
-def count_by_run(conn: psycopg.Connection, run_ids: Sequence[UUID]) -> dict[UUID, DeliveryCounts]:
-    """Each run's deliveries counted by how they settled."""
-    rows = conn.execute(
-        f"""SELECT run_id, count(*), count(*) FILTER (WHERE status = '{DeliveryStatus.DELIVERED}'),
-                   count(*) FILTER (WHERE status = '{DeliveryStatus.FAILED}'),
-                   count(*) FILTER (WHERE status = '{DeliveryStatus.CANCELLED}'),
-                   count(*) FILTER (WHERE status = '{DeliveryStatus.FAILED}' AND attempts = 0)
-            FROM deliveries WHERE run_id = ANY(%s) GROUP BY run_id""",
-        (list(run_ids),),
-    ).fetchall()
-    return {r[0]: DeliveryCounts(r[1], r[2], r[3], r[4], r[5]) for r in rows}
-
-
-def runs_with_open_deliveries(conn: psycopg.Connection, run_ids: Sequence[UUID]) -> set[UUID]:
-    """Which of these runs still have a delivery not settled (a partial index makes this cheap)."""
-    rows = conn.execute(
-        f"""SELECT DISTINCT run_id FROM deliveries
-            WHERE run_id = ANY(%s) AND status IN ({sql_in(DELIVERY_OPEN)})""",
-        (list(run_ids),),
-    ).fetchall()
-    return {r[0] for r in rows}
-
-
 def last_delivered_sha256(conn: psycopg.Connection, organization_id: UUID, schedule_id: UUID,
                           user_id: UUID | None) -> str | None:
     """Return the sha256 of the newest artifact of the schedule (and subscriber) that was delivered."""
@@ -326,7 +300,7 @@ def list_attempts(conn: psycopg.Connection, organization_id: UUID, delivery_ids:
     with conn.cursor(row_factory=class_row(Attempt)) as cur:
         cur.execute(
             f"""SELECT {ATTEMPT_COLUMNS} FROM delivery_attempts
-                WHERE delivery_id = ANY(%s) AND organization_id = %s
+                WHERE delivery_id = ANY(%b) AND organization_id = %s
                 ORDER BY delivery_id, attempt_number""",
             (delivery_ids, organization_id),
         )

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from uuid import UUID
 
 import psycopg
 
 from shared.sql.heartbeats import holder_is_dead
 
+MAX_CLAIMS = 3
 # The one claim predicate for chunks: not done, and not held by a live worker.
 CLAIMABLE = f"(c.done_at IS NULL AND (c.claimed_by IS NULL OR {holder_is_dead('c')}))"
+
+
+@dataclass(frozen=True)
+class ClaimedChunk:
+    user_ids: list[UUID]
+    claims: int  # this claim included: past MAX_CLAIMS the chunk is failed, not produced again
 
 
 def insert_chunks(conn: psycopg.Connection, organization_id: UUID, run_id: UUID, first_no: int,
@@ -23,7 +31,7 @@ def insert_chunks(conn: psycopg.Connection, organization_id: UUID, run_id: UUID,
     rows = conn.execute(
         """INSERT INTO run_chunks (run_id, chunk_no, organization_id, user_ids, publish_after)
            SELECT %s, v.no, %s, string_to_array(v.ids, ',')::uuid[], now() + make_interval(secs => %s)
-           FROM unnest(%s::int[], %s::text[]) AS v(no, ids)
+           FROM unnest(%b::int[], %b::text[]) AS v(no, ids)
            ON CONFLICT (run_id, chunk_no) DO NOTHING RETURNING chunk_no""",
         (run_id, organization_id, republish_after_s, numbers, [",".join(str(u) for u in c) for c in chunks]),
     ).fetchall()
@@ -31,15 +39,15 @@ def insert_chunks(conn: psycopg.Connection, organization_id: UUID, run_id: UUID,
 
 
 def claim_chunk(conn: psycopg.Connection, run_id: UUID, chunk_no: int, worker_id: str,
-                dead_after_s: float) -> list[UUID] | None:
-    """Claim a chunk for this worker and return its user ids; None if done or held by a live worker."""
+                dead_after_s: float) -> ClaimedChunk | None:
+    """Claim a chunk for this worker; None if done or held by a live worker."""
     row = conn.execute(
-        f"""UPDATE run_chunks c SET claimed_by = %(worker)s, publish_after = NULL
+        f"""UPDATE run_chunks c SET claimed_by = %(worker)s, publish_after = NULL, claims = c.claims + 1
             WHERE c.run_id = %(run)s AND c.chunk_no = %(no)s AND {CLAIMABLE}
-            RETURNING c.user_ids""",
+            RETURNING c.user_ids, c.claims""",
         {"worker": worker_id, "run": run_id, "no": chunk_no, "dead_after": dead_after_s},
     ).fetchone()
-    return list(row[0]) if row else None
+    return ClaimedChunk(list(row[0]), int(row[1])) if row else None
 
 
 def finish_chunk(conn: psycopg.Connection, run_id: UUID, chunk_no: int) -> int:

@@ -15,8 +15,9 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import class_row
 
+from shared.run_policy import DeliveryCounts
 from shared.sql.heartbeats import holder_is_dead
-from shared.statuses import DELIVERY_OPEN, RUN_UNSTARTED, RunStatus, sql_in
+from shared.statuses import DELIVERY_OPEN, RUN_UNSTARTED, DeliveryStatus, RunStatus, sql_in
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,8 @@ _RUN_COLUMNS_OF_R = ", ".join(f"r.{f.name}" for f in fields(Run))
 # their chunks and deliveries, which have claims of their own).
 CLAIMABLE = (f"(r.status IN ({sql_in(RUN_UNSTARTED)}) OR (r.status = '{RunStatus.RUNNING}' "
              f"AND r.expanded_at IS NULL AND r.planned_at IS NULL AND {holder_is_dead('r')}))")
+# A run claimed more often than this killed the workers that produced it: it is failed instead.
+MAX_CLAIMS = 3
 
 
 def insert_runs(conn: psycopg.Connection, slots: Sequence[RunSlot]) -> int:
@@ -136,29 +139,41 @@ def _mark_published(conn: psycopg.Connection, select_ids: str, params: tuple[obj
 
 
 def claim_runs(conn: psycopg.Connection, run_ids: Sequence[UUID], worker_id: str,
-               dead_after_s: float) -> tuple[list[Run], set[UUID]]:
+               dead_after_s: float) -> tuple[list[Run], set[UUID], set[UUID]]:
     """Mark claimable runs running by this worker in one statement; runs not claimable are left out.
 
-    Returns the claimed runs and the ids of those taken over from a dead worker (their deliveries
-    may exist already, unpublished).
+    Returns the claimed runs, the ids of those taken over from a dead worker (their deliveries
+    may exist already, unpublished), and the ids of those claimed more than MAX_CLAIMS times.
     """
     if not run_ids:
-        return [], set()
+        return [], set(), set()
     with conn.cursor() as cur:
         # Locked in id order and skipping rows another claim holds (that claim takes them): two
         # overlapping batches (a redelivered message) neither wait on nor deadlock each other.
         cur.execute(
             f"""WITH claimable AS (
                     SELECT r.id, r.status = '{RunStatus.RUNNING}' AS retaken FROM runs r
-                    WHERE r.id = ANY(%(ids)s) AND {CLAIMABLE}
+                    WHERE r.id = ANY(%(ids)b) AND {CLAIMABLE}
                     ORDER BY r.id FOR UPDATE SKIP LOCKED)
-                UPDATE runs r SET status = '{RunStatus.RUNNING}', started_at = now(), claimed_by = %(worker)s
+                UPDATE runs r SET status = '{RunStatus.RUNNING}', started_at = now(), claimed_by = %(worker)s,
+                                  claims = r.claims + 1
                 FROM claimable WHERE r.id = claimable.id
-                RETURNING claimable.retaken, {_RUN_COLUMNS_OF_R}""",
+                RETURNING claimable.retaken, r.claims > {MAX_CLAIMS}, {_RUN_COLUMNS_OF_R}""",
             {"ids": list(run_ids), "worker": worker_id, "dead_after": dead_after_s},
         )
         rows = cur.fetchall()
-    return [Run(*row[1:]) for row in rows], {row[1] for row in rows if row[0]}
+    return ([Run(*row[2:]) for row in rows], {row[2] for row in rows if row[0]},
+            {row[2] for row in rows if row[1]})
+
+
+def release_runs(conn: psycopg.Connection, run_ids: Sequence[UUID], worker_id: str) -> None:
+    """Hand back runs this worker claimed but could not carry out (before planning or expanding them)."""
+    # A clean hand-back does not count as a claim that killed its worker.
+    conn.execute(
+        f"""UPDATE runs SET status = '{RunStatus.PUBLISHED}', claimed_by = NULL, claims = claims - 1
+            WHERE id = ANY(%b) AND claimed_by = %s AND status = '{RunStatus.RUNNING}'
+              AND expanded_at IS NULL AND planned_at IS NULL""",
+        (list(run_ids), worker_id))
 
 
 def mark_planned(conn: psycopg.Connection, run_id: UUID, chunks_total: int) -> None:
@@ -169,23 +184,30 @@ def mark_planned(conn: psycopg.Connection, run_id: UUID, chunks_total: int) -> N
 def mark_expanded(conn: psycopg.Connection, run_ids: Sequence[UUID]) -> None:
     """Record that every delivery of these runs exists, so each may finish when its deliveries settle."""
     if run_ids:
-        conn.execute("UPDATE runs SET expanded_at = coalesce(expanded_at, now()) WHERE id = ANY(%s)",
+        conn.execute("UPDATE runs SET expanded_at = coalesce(expanded_at, now()) WHERE id = ANY(%b)",
                      (list(run_ids),))
 
 
-def lock_finishable(conn: psycopg.Connection, run_ids: Sequence[UUID]) -> list[UUID]:
-    """Lock, in id order, the running and expanded runs among these that have no open delivery."""
+def lock_finishable(conn: psycopg.Connection, run_ids: Sequence[UUID]) -> dict[UUID, DeliveryCounts]:
+    """Lock, in id order, the running and expanded runs among these that have no open delivery; return
+    each one's deliveries counted by how they settled."""
     # The lock serialises two batches settling a run's last deliveries at once: the second waits,
     # then finds the run finished (its status re-checked on the new row version) and skips it.
     rows = conn.execute(
-        f"""SELECT r.id FROM runs r
-            WHERE r.id = ANY(%s) AND r.status = '{RunStatus.RUNNING}' AND r.expanded_at IS NOT NULL
+        f"""SELECT r.id, c.total, c.delivered, c.failed, c.cancelled, c.never_sent FROM runs r
+            CROSS JOIN LATERAL (
+                SELECT count(*) AS total, count(*) FILTER (WHERE d.status = '{DeliveryStatus.DELIVERED}') AS delivered,
+                       count(*) FILTER (WHERE d.status = '{DeliveryStatus.FAILED}') AS failed,
+                       count(*) FILTER (WHERE d.status = '{DeliveryStatus.CANCELLED}') AS cancelled,
+                       count(*) FILTER (WHERE d.status = '{DeliveryStatus.FAILED}' AND d.attempts = 0) AS never_sent
+                FROM deliveries d WHERE d.run_id = r.id) AS c
+            WHERE r.id = ANY(%b) AND r.status = '{RunStatus.RUNNING}' AND r.expanded_at IS NOT NULL
               AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.run_id = r.id
                               AND d.status IN ({sql_in(DELIVERY_OPEN)}))
             ORDER BY r.id FOR NO KEY UPDATE OF r""",
         (list(run_ids),),
     ).fetchall()
-    return [r[0] for r in rows]
+    return {r[0]: DeliveryCounts(*r[1:]) for r in rows}
 
 
 def finish_runs(conn: psycopg.Connection, closings: Sequence[Closing]) -> list[Finished]:
@@ -193,7 +215,7 @@ def finish_runs(conn: psycopg.Connection, closings: Sequence[Closing]) -> list[F
     if not closings:
         return []
     rows = conn.execute(
-        """WITH v AS (SELECT * FROM unnest(%s::uuid[], %s::text[], %s::int[], %s::int[], %s::int[], %s::text[])
+        """WITH v AS (SELECT * FROM unnest(%b::uuid[], %b::text[], %b::int[], %b::int[], %b::int[], %b::text[])
                       AS v(id, status, total, delivered, failed, error)),
                 before AS (SELECT r.id, r.finished_at FROM runs r JOIN v ON v.id = r.id)
            UPDATE runs r SET status = v.status, finished_at = now(), deliveries_total = v.total,
@@ -251,7 +273,7 @@ def get_run(conn: psycopg.Connection, organization_id: UUID, run_id: UUID) -> Ru
 def get_runs_unscoped(conn: psycopg.Connection, run_ids: Sequence[UUID]) -> list[Run]:
     """Return runs by id alone (workers, which hold ids from our own messages)."""
     with conn.cursor(row_factory=class_row(Run)) as cur:
-        cur.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ANY(%s)", (list(run_ids),))
+        cur.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ANY(%b)", (list(run_ids),))
         return cur.fetchall()
 
 

@@ -135,7 +135,7 @@ def set_subscribers(conn: psycopg.Connection, organization_id: UUID, schedule_id
     cur = conn.execute(
         """INSERT INTO schedule_subscribers (schedule_id, user_id, organization_id)
            SELECT %s, u.id, u.organization_id FROM users u
-           WHERE u.organization_id = %s AND u.id = ANY(%s)
+           WHERE u.organization_id = %s AND u.id = ANY(%b)
            ON CONFLICT DO NOTHING""",
         (schedule_id, organization_id, user_ids),
     )
@@ -147,7 +147,7 @@ def remove_subscribers(conn: psycopg.Connection, organization_id: UUID, schedule
     """Remove users from a schedule's subscribers; return how many were removed."""
     cur = conn.execute(
         """DELETE FROM schedule_subscribers
-           WHERE schedule_id = %s AND organization_id = %s AND user_id = ANY(%s)""",
+           WHERE schedule_id = %s AND organization_id = %s AND user_id = ANY(%b)""",
         (schedule_id, organization_id, user_ids),
     )
     return cur.rowcount
@@ -312,7 +312,7 @@ def lock_streaks(conn: psycopg.Connection, schedule_ids: Sequence[UUID]) -> dict
     """Lock schedules in id order and return their failure streaks (for the policy to decide)."""
     rows = conn.execute(
         """SELECT id, consecutive_failures, system_disabled_at IS NOT NULL FROM schedules
-           WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE""",
+           WHERE id = ANY(%b) ORDER BY id FOR NO KEY UPDATE""",
         (list(schedule_ids),),
     ).fetchall()
     return {r[0]: ScheduleStreak(r[0], r[1], r[2]) for r in rows}
@@ -327,7 +327,7 @@ def record_run_results(conn: psycopg.Connection, results: Sequence[RunResult]) -
                   consecutive_failures = v.streak,
                   system_disabled_at = CASE WHEN v.reason IS NULL THEN s.system_disabled_at ELSE now() END,
                   system_disabled_reason = coalesce(v.reason, s.system_disabled_reason)
-           FROM unnest(%s::uuid[], %s::text[], %s::int[], %s::text[]) AS v(id, status, streak, reason)
+           FROM unnest(%b::uuid[], %b::text[], %b::int[], %b::text[]) AS v(id, status, streak, reason)
            WHERE s.id = v.id""",
         ([r.schedule_id for r in results], [r.status for r in results],
          [r.consecutive_failures for r in results], [r.disable_reason for r in results]),
@@ -339,7 +339,7 @@ def disable_schedules(conn: psycopg.Connection, reasons: Mapping[UUID, str]) -> 
     if reasons:
         conn.execute(
             """UPDATE schedules s SET system_disabled_at = now(), system_disabled_reason = v.reason, updated_at = now()
-               FROM unnest(%s::uuid[], %s::text[]) AS v(id, reason)
+               FROM unnest(%b::uuid[], %b::text[]) AS v(id, reason)
                WHERE s.id = v.id AND s.system_disabled_at IS NULL""",
             (list(reasons), list(reasons.values())),
         )
@@ -366,7 +366,7 @@ def get_schedules_to_deliver(conn: psycopg.Connection, schedule_ids: Sequence[UU
         cur.execute(
             """SELECT id, organization_id, name, timezone, destination_type, destination, destination_secret,
                       retry_max_attempts, retry_base_delay_s, retry_max_delay_s
-               FROM schedules WHERE id = ANY(%s) AND deleted_at IS NULL""",
+               FROM schedules WHERE id = ANY(%b) AND deleted_at IS NULL""",
             (list(schedule_ids),),
         )
         return {s.id: s for s in cur.fetchall()}
@@ -379,7 +379,7 @@ def get_schedules_unscoped(conn: psycopg.Connection, keys: Sequence[tuple[UUID, 
     cols = ", ".join(f"s.{c}" for c in SCHEDULE_COLUMNS.split(", "))
     with conn.cursor(row_factory=class_row(Schedule)) as cur:
         cur.execute(
-            f"""SELECT {cols} FROM schedules s JOIN unnest(%s::uuid[], %s::uuid[]) AS k(org, id)
+            f"""SELECT {cols} FROM schedules s JOIN unnest(%b::uuid[], %b::uuid[]) AS k(org, id)
                   ON s.organization_id = k.org AND s.id = k.id
                 WHERE s.deleted_at IS NULL""",
             ([k[0] for k in keys], [k[1] for k in keys]),

@@ -42,7 +42,7 @@ def list_subscribers_page(conn: psycopg.Connection, organization_id: UUID, sched
 def get_subscribers(conn: psycopg.Connection, organization_id: UUID, user_ids: Sequence[UUID]) -> list[Subscriber]:
     """Return these users of the organization, ordered by id (missing ones are left out)."""
     with conn.cursor(row_factory=class_row(Subscriber)) as cur:
-        cur.execute(f"SELECT {_COLUMNS} FROM users u WHERE u.organization_id = %s AND u.id = ANY(%s) ORDER BY u.id",
+        cur.execute(f"SELECT {_COLUMNS} FROM users u WHERE u.organization_id = %s AND u.id = ANY(%b) ORDER BY u.id",
                     (organization_id, list(user_ids)))
         return cur.fetchall()
 
@@ -50,7 +50,7 @@ def get_subscribers(conn: psycopg.Connection, organization_id: UUID, user_ids: S
 def get_subscribers_unscoped(conn: psycopg.Connection, user_ids: Sequence[UUID]) -> dict[UUID, Subscriber]:
     """These users by id (workers, holding ids from deliveries that are themselves scoped)."""
     with conn.cursor(row_factory=class_row(Subscriber)) as cur:
-        cur.execute(f"SELECT {_COLUMNS} FROM users u WHERE u.id = ANY(%s)", (list(user_ids),))
+        cur.execute(f"SELECT {_COLUMNS} FROM users u WHERE u.id = ANY(%b)", (list(user_ids),))
         return {s.id: s for s in cur.fetchall()}
 
 
@@ -61,3 +61,10 @@ def has_subscribers(conn: psycopg.Connection, organization_id: UUID, schedule_id
         (schedule_id, organization_id),
     ).fetchone()
     return bool(row and row[0])
+
+
+def count_subscribers(conn: psycopg.Connection, organization_id: UUID, schedule_id: UUID) -> int:
+    """How many subscribers a schedule has."""
+    row = conn.execute("SELECT count(*) FROM schedule_subscribers WHERE schedule_id = %s AND organization_id = %s",
+                       (schedule_id, organization_id)).fetchone()
+    return int(row[0]) if row else 0

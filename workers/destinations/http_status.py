@@ -5,16 +5,15 @@ from __future__ import annotations
 import time
 from email.utils import parsedate_to_datetime
 
-import requests
-
 from shared.errors import InvalidInput
 from shared.outbound import check_url
 from shared.settings import Settings
 from shared.slack_urls import slack_url
 from workers.destinations.base import DeliveryContext, DeliveryError, Receipt
-from workers.outbound import HttpClient, OutboundRefused
+from workers.outbound import Answer, HttpClient, OutboundError, OutboundRefused, ResponseTooLarge
 
 RETRYABLE_STATUS = frozenset({408, 429})
+ANSWER_CAP_BYTES = 1024 * 1024  # a receiver's answer is read (to keep the connection) but never kept
 
 
 def destination_url(delivery: DeliveryContext, settings: Settings) -> str:
@@ -42,7 +41,7 @@ def retry_after_seconds(value: str | None, now: float) -> float | None:
         return None
 
 
-def raise_for_answer(response: requests.Response, label: str, now: float) -> None:
+def raise_for_answer(response: Answer, label: str, now: float) -> None:
     """Return on 2xx; raise DeliveryError: 408/429/5xx retried, 410 disables, other 4xx permanent."""
     code = response.status_code
     if 200 <= code < 300:
@@ -61,10 +60,13 @@ def post(http: HttpClient, settings: Settings, url: str, body: bytes, headers: d
          label: str) -> Receipt:
     """POST on the pooled client and judge the answer; raises DeliveryError."""
     try:
-        response = http.post(url, body, headers, (settings.http_connect_timeout_s, settings.http_read_timeout_s))
+        response = http.request("POST", url, headers=headers, data=body, max_bytes=ANSWER_CAP_BYTES,
+                                timeout=(settings.http_connect_timeout_s, settings.http_read_timeout_s))
     except OutboundRefused as exc:
         raise DeliveryError(exc.detail, permanent=True) from None
-    except requests.RequestException as exc:
-        raise DeliveryError(f"{type(exc).__name__}: {exc}") from None
+    except ResponseTooLarge as exc:
+        raise DeliveryError(f"{label} answered with more than {exc.cap} bytes") from None
+    except OutboundError as exc:
+        raise DeliveryError(str(exc)) from None
     raise_for_answer(response, label, time.time())
     return Receipt(response_code=response.status_code)

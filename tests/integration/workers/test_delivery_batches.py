@@ -31,7 +31,9 @@ def test_a_large_run_is_sent_in_batches_on_keep_alive_connections(world: World, 
     attempts = world.all("""SELECT a.outcome, count(*) AS n FROM delivery_attempts a
                             JOIN deliveries d ON d.id = a.delivery_id WHERE d.run_id = %s GROUP BY a.outcome""",
                          run["id"])
-    assert attempts == [{"outcome": "delivered", "n": 600}]
+    errors = world.all("""SELECT a.error FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id
+                          WHERE d.run_id = %s AND a.outcome <> 'delivered'""", run["id"])
+    assert attempts == [{"outcome": "delivered", "n": 600}], errors
 
 
 def test_a_batch_redelivered_while_or_after_it_is_sent_sends_nothing_twice(world: World,
@@ -49,6 +51,10 @@ def test_a_batch_redelivered_while_or_after_it_is_sent_sends_nothing_twice(world
     wait_for(lambda: any(r.path == "/marker" for r in http_sink.requests))
 
     assert len([r for r in http_sink.requests if r.path == "/again"]) == 40
+    doubled = world.all("""SELECT a.delivery_id, a.attempt_number, a.outcome, a.error, a.started_at, d.status
+                           FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id
+                           WHERE d.run_id = %s AND d.attempts > 1 ORDER BY 1, 2""", run["id"])
+    assert doubled == [], doubled
     assert world.one("SELECT count(*) AS n FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id "
                      "WHERE d.run_id = %s", run["id"])["n"] == 40
 

@@ -1,0 +1,51 @@
+"""The one outbound client against a real HTTP server: every connection it opens passes the outbound policy
+on the addresses it is about to connect to, whatever the URL looked like when it was saved."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from shared.outbound import check_url
+from tests.servers import HttpSink
+from workers.outbound import HttpClient, OutboundRefused, open_socket
+
+TIMEOUT = (2.0, 5.0)
+
+
+def _post(client: HttpClient, url: str) -> int:
+    return client.request("POST", url, headers={}, data=b"{}", timeout=TIMEOUT, max_bytes=1024).status_code
+
+
+def test_a_name_that_resolves_to_loopback_is_refused_on_the_connection(http_sink: HttpSink) -> None:
+    url = f"http://localhost:{http_sink.server.server_address[1]}/hook"  # type: ignore[union-attr]
+    check_url(url, [], resolve=False)  # its form is fine: only the connection knows where it goes
+
+    with pytest.raises(OutboundRefused, match="private or loopback"):
+        _post(HttpClient([]), url)
+    assert http_sink.requests == []
+    assert _post(HttpClient(["127.0.0.1", "::1"]), url) == 200  # allowed by address, as the operator said
+    assert http_sink.requests[0].headers["Host"].startswith("localhost:")
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "[::ffff:127.0.0.1]", "[::1]"])
+def test_loopback_in_any_spelling_is_refused(http_sink: HttpSink, host: str) -> None:
+    port = http_sink.server.server_address[1]  # type: ignore[union-attr]
+    with pytest.raises(OutboundRefused):
+        _post(HttpClient([]), f"http://{host}:{port}/hook")
+    with pytest.raises(OutboundRefused):
+        open_socket(host.strip("[]"), port, [], timeout=2)
+    assert http_sink.requests == []
+
+
+def test_connections_are_kept_alive_and_each_new_one_is_checked(http_sink: HttpSink) -> None:
+    client = HttpClient(["127.0.0.1"])
+    for _ in range(20):
+        assert _post(client, f"{http_sink.url}/hook") == 200
+    assert len(Counter(r.connection for r in http_sink.requests)) == 1  # one keep-alive connection
+
+    strict = HttpClient([])  # the same server, a client whose policy refuses it: no pooled way around
+    with pytest.raises(OutboundRefused):
+        _post(strict, f"{http_sink.url}/hook")
+    assert len(http_sink.requests) == 20
