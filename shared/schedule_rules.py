@@ -1,4 +1,4 @@
-"""Rules a schedule's configuration must satisfy: destinations, formats, filters, alerts, recipients.
+"""Rules a schedule's configuration must satisfy: destinations, formats, filters, alerts, recipients, results.
 
 Pure: no I/O (URL reachability is checked by shared.outbound, which resolves names). Every
 function raises InvalidInput with a message that names the field and says what is wrong.
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from shared.command_rules import unknown_result
 from shared.errors import InvalidInput
 from shared.filters import check_filter_value
 from shared.templating import check_template
@@ -50,6 +51,11 @@ FORMAT_OPTIONS: dict[str, dict[str, str]] = {
     "png": {"hide_title": "a boolean", "width": "an integer between 320 and 4000, in pixels"},
 }
 PAGE_SIZES = ("a3", "a4", "a5", "letter", "legal")
+
+# Rows delivered per result. A schedule may ask for fewer (max_row_limit); going past the default
+# takes override_row_limit, as in Omni, up to the most an sql command's row_limit can fetch.
+DEFAULT_MAX_ROW_LIMIT = 10_000
+HARD_MAX_ROW_LIMIT = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -205,6 +211,36 @@ def check_filters(filters: Mapping[str, Any], filter_keys: Sequence[str]) -> dic
         raise InvalidInput(f"Invalid filter keys found in schedule configuration: {', '.join(invalid)}. "
                            f"Available filter keys are: {', '.join(filter_keys) or 'none'}")
     return {key: check_filter_value(key, value) for key, value in filters.items()}
+
+
+def check_results(query_key: str | None, declared_keys: Sequence[str], fmt: str,
+                  options: Mapping[str, Any]) -> None:
+    """Raise InvalidInput if query_key is not one of the command's results, or if sheet_name is given to a
+    workbook of several results (its sheets are named after their keys)."""
+    if query_key is not None and query_key not in declared_keys:
+        raise InvalidInput(unknown_result(query_key))
+    if query_key is None and len(declared_keys) > 1 and fmt == "xlsx" and "sheet_name" in options:
+        raise InvalidInput(f"format_options.sheet_name: This schedule delivers {len(declared_keys)} results "
+                           f"({', '.join(declared_keys)}), one sheet each, named after its key; give query_key to "
+                           "deliver one of them, or leave sheet_name out")
+
+
+def check_row_limits(max_row_limit: int | None, override_row_limit: bool) -> None:
+    """Raise InvalidInput if max_row_limit passes the default cap without override_row_limit, or the hard one."""
+    if max_row_limit is None:
+        return
+    if not 1 <= max_row_limit <= HARD_MAX_ROW_LIMIT:
+        raise InvalidInput(f"max_row_limit: Must be between 1 and {HARD_MAX_ROW_LIMIT}")
+    if max_row_limit > DEFAULT_MAX_ROW_LIMIT and not override_row_limit:
+        raise InvalidInput(f"max_row_limit: Must be at most {DEFAULT_MAX_ROW_LIMIT} unless override_row_limit is "
+                           f"true (then up to {HARD_MAX_ROW_LIMIT})")
+
+
+def delivered_row_limit(max_row_limit: int | None, override_row_limit: bool) -> int:
+    """The most rows a schedule delivers per result (pure)."""
+    if max_row_limit is not None:
+        return max_row_limit
+    return HARD_MAX_ROW_LIMIT if override_row_limit else DEFAULT_MAX_ROW_LIMIT
 
 
 def check_test_supported(alert_condition: str | None) -> None:

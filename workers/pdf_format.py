@@ -9,12 +9,12 @@ from typing import Any
 from fpdf import FPDF
 
 from workers.commands.base import Rows
-from workers.tabular import BOLD_FONT, REGULAR_FONT, cell_text, drawable, shortened
+from workers.tabular import BOLD_FONT, REGULAR_FONT, Table, cell_text, cut_note, drawable, row_shares, shortened
 
 PAGE_SIZES = {"a3": "A3", "a4": "A4", "a5": "A5", "letter": "Letter", "legal": "Legal"}
 # Cells are cut to this many characters and wrapped on at most _CELL_LINES lines (ending with …).
 MAX_CELL_CHARS = 500
-MAX_ROWS = 10_000  # beyond this a note says how many rows were left out
+MAX_ROWS = 10_000  # in all the tables of a document; beyond this a note says how many rows were left out
 MAX_TEXT_CHARS = 500_000
 _CELL_LINES = 3
 _HEADER_LINES = 2
@@ -23,6 +23,7 @@ _PADDING = 0.8
 _FONT = "DejaVu"
 _BODY_PT = 8
 _TITLE_PT = 16
+_HEADING_PT = 11
 _HEADER_FILL = (230, 233, 238)
 _FIXED_DATE = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -34,8 +35,9 @@ class _Report(FPDF):
         self.cell(0, 8, f"{self.page_no()} / {{nb}}", align="C")
 
 
-def render_pdf(content: Rows | str, options: Mapping[str, Any], title: str) -> bytes:
-    """A PDF of the table (headings repeated on every page) or the text, titled unless `hide_title`."""
+def render_pdf(content: Rows | list[Table] | str, options: Mapping[str, Any], title: str) -> bytes:
+    """A PDF of the table, or of a table per key under it as a heading (column headings repeated on every page),
+    or of the text, titled unless `hide_title`."""
     orientation = "L" if options.get("orientation") == "landscape" else "P"
     page_size = PAGE_SIZES[str(options.get("page_size", "a4")).lower()]
     pdf = _Report(orientation=orientation, unit="mm", format=page_size)
@@ -58,16 +60,32 @@ def render_pdf(content: Rows | str, options: Mapping[str, Any], title: str) -> b
         pdf.multi_cell(0, 4.5, shortened(drawable(content), MAX_TEXT_CHARS) or " ", new_x="LMARGIN",
                        new_y="NEXT")
     else:
-        _write_table(pdf, content)
+        tables = [(None, content)] if isinstance(content, Rows) else content
+        shares = row_shares([len(rows.rows) for _, rows in tables], MAX_ROWS)
+        for (key, rows), share in zip(tables, shares, strict=True):
+            if key is not None:
+                _write_heading(pdf, key)
+            _write_table(pdf, rows, share, several=len(tables) > 1)
     return bytes(pdf.output())
 
 
-def _write_table(pdf: FPDF, rows: Rows) -> None:
+def _write_heading(pdf: FPDF, key: str) -> None:
+    # A heading never ends a page: it moves to the next one with room for a row under it.
+    if pdf.get_y() + 20 > pdf.page_break_trigger:
+        pdf.add_page()
+    pdf.ln(2)
+    pdf.set_font(_FONT, "B", _HEADING_PT)
+    pdf.multi_cell(0, 6, drawable(key), new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(1)
+    pdf.set_font(_FONT, size=_BODY_PT)
+
+
+def _write_table(pdf: FPDF, rows: Rows, room: int = MAX_ROWS, *, several: bool = False) -> None:
     if not rows.columns:
         pdf.multi_cell(0, 5, "No results.", new_x="LMARGIN", new_y="NEXT")
         return
     header = [shortened(drawable(str(column)), MAX_CELL_CHARS) for column in rows.columns]
-    shown = rows.rows[:MAX_ROWS]
+    shown = rows.rows[:room]
     body = [[shortened(drawable(cell_text(value)), MAX_CELL_CHARS) for value in row] for row in shown]
     widths = _column_widths(pdf.epw, header, body)
     pdf.set_font(_FONT, "B", _BODY_PT)
@@ -81,11 +99,15 @@ def _write_table(pdf: FPDF, rows: Rows) -> None:
             _draw_row(pdf, widths, heading, fill=True)
         _draw_row(pdf, widths, wrapped)
     pdf.ln(2)
-    if not body:
+    if not rows.rows:
         pdf.multi_cell(0, 5, "No rows.", new_x="LMARGIN", new_y="NEXT")
     elif len(rows.rows) > len(shown):
         pdf.multi_cell(0, 5, f"{len(rows.rows) - len(shown):,} more rows not shown: a PDF holds at most "
-                             f"{MAX_ROWS:,} rows (csv and xlsx hold them all).", new_x="LMARGIN", new_y="NEXT")
+                             f"{MAX_ROWS:,} rows{' in all its tables' if several else ''} (csv and xlsx hold them "
+                             "all).", new_x="LMARGIN", new_y="NEXT")
+    note = cut_note(rows)
+    if note:
+        pdf.multi_cell(0, 5, note, new_x="LMARGIN", new_y="NEXT")
 
 
 def _wrapped(pdf: FPDF, widths: list[float], cells: list[str], max_lines: int) -> list[list[str]]:

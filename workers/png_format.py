@@ -9,13 +9,14 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageFont
 
 from workers.commands.base import Rows
-from workers.tabular import BOLD_FONT, REGULAR_FONT, cell_text, drawable, shortened
+from workers.tabular import BOLD_FONT, REGULAR_FONT, Table, cell_text, cut_note, drawable, row_shares, shortened
 
 DEFAULT_WIDTH = 1200
-MAX_ROWS = 100  # one image is a glance, not a listing: a note says how many rows were left out
+MAX_ROWS = 100  # in all its tables: one image is a glance, not a listing; a note says how many rows were left out
 MAX_TEXT_LINES = 300
 _BODY_PX = 14
 _TITLE_PX = 24
+_HEADING_PX = 18
 _ROW_HEIGHT = 24
 _PADDING = 6
 _MARGIN = 16
@@ -30,8 +31,9 @@ _WHITE = (255, 255, 255)
 Font = ImageFont.FreeTypeFont
 
 
-def render_png(content: Rows | str, options: Mapping[str, Any], title: str) -> bytes:
-    """A PNG of the table (first MAX_ROWS rows) or the text, `width` pixels wide, titled unless `hide_title`."""
+def render_png(content: Rows | list[Table] | str, options: Mapping[str, Any], title: str) -> bytes:
+    """A PNG of the table, or of a table per key under it as a heading (MAX_ROWS rows in all), or of the text,
+    `width` pixels wide, titled unless `hide_title`."""
     width = int(options.get("width", DEFAULT_WIDTH))
     regular = ImageFont.truetype(str(REGULAR_FONT), _BODY_PX)
     bold = ImageFont.truetype(str(BOLD_FONT), _BODY_PX)
@@ -46,13 +48,12 @@ def render_png(content: Rows | str, options: Mapping[str, Any], title: str) -> b
         for index, line in enumerate(lines):
             draw.text((_MARGIN, top + index * _ROW_HEIGHT), line, font=regular, fill=_INK)
     else:
-        shown = content.rows[:MAX_ROWS]
-        notes = _table_notes(content, len(shown))
-        height = top + (len(shown) + 1) * _ROW_HEIGHT + len(notes) * _ROW_HEIGHT + _MARGIN + 8
+        blocks = _blocks([(None, content)] if isinstance(content, Rows) else content)
+        height = top + sum(_block_height(block) for block in blocks) + _MARGIN
         image, draw = _canvas(width, height)
-        _draw_table(draw, (regular, bold), content.columns, shown, top, width - 2 * _MARGIN)
-        for index, note in enumerate(notes):
-            draw.text((_MARGIN, top + (len(shown) + 1 + index) * _ROW_HEIGHT + 8), note, font=regular, fill=_MUTED)
+        heading_font = ImageFont.truetype(str(BOLD_FONT), _HEADING_PX)
+        for block in blocks:
+            top = _draw_block(draw, (regular, bold, heading_font), block, top, width - 2 * _MARGIN)
     for index, line in enumerate(heading):
         draw.text((_MARGIN, _MARGIN + index * (_TITLE_PX + 8)), line, font=title_font, fill=_INK)
     out = io.BytesIO()
@@ -60,21 +61,52 @@ def render_png(content: Rows | str, options: Mapping[str, Any], title: str) -> b
     return out.getvalue()
 
 
+# One table as drawn: its heading (a result key, or None), its rows, the rows shown and the notes under it.
+_Block = tuple[str | None, Rows, list[tuple[Any, ...]], list[str]]
+
+
+def _blocks(tables: list[Table]) -> list[_Block]:
+    shares = row_shares([len(rows.rows) for _, rows in tables], MAX_ROWS)
+    return [(key, rows, rows.rows[:share], _table_notes(rows, share, several=len(tables) > 1))
+            for (key, rows), share in zip(tables, shares, strict=True)]
+
+
+def _block_height(block: _Block) -> int:
+    key, _, shown, notes = block
+    return ((_HEADING_PX + 12) if key is not None else 0) + (len(shown) + 1 + len(notes)) * _ROW_HEIGHT + 8
+
+
+def _draw_block(draw: ImageDraw.ImageDraw, fonts: tuple[Font, Font, Font], block: _Block, top: int,
+                width: int) -> int:
+    """Draw one table with its heading and notes from `top`; return where the next one starts."""
+    regular, bold, heading_font = fonts
+    key, rows, shown, notes = block
+    if key is not None:
+        draw.text((_MARGIN, top), _fitted(heading_font, drawable(key), width), font=heading_font, fill=_INK)
+        top += _HEADING_PX + 12
+    _draw_table(draw, (regular, bold), rows.columns, shown, top, width)
+    for index, note in enumerate(notes):
+        draw.text((_MARGIN, top + (len(shown) + 1 + index) * _ROW_HEIGHT + 8), note, font=regular, fill=_MUTED)
+    return top + _block_height(block) - ((_HEADING_PX + 12) if key is not None else 0)
+
+
 def _canvas(width: int, height: int) -> tuple[Image.Image, ImageDraw.ImageDraw]:
     image = Image.new("RGB", (width, height), _WHITE)
     return image, ImageDraw.Draw(image)
 
 
-def _table_notes(rows: Rows, shown: int) -> list[str]:
+def _table_notes(rows: Rows, shown: int, *, several: bool = False) -> list[str]:
     if not rows.columns:
         return ["No results."]
+    notes = []
     if not rows.rows:
-        return ["No rows."]
-    if len(rows.rows) > shown:
+        notes.append("No rows.")
+    elif len(rows.rows) > shown:
         left_out = len(rows.rows) - shown
-        return [f"{left_out:,} more row{'s' if left_out != 1 else ''} not shown (an image shows at most "
-                f"{MAX_ROWS} rows; csv, xlsx and pdf hold them all)."]
-    return []
+        notes.append(f"{left_out:,} more row{'s' if left_out != 1 else ''} not shown (an image shows at most "
+                     f"{MAX_ROWS} rows{' in all its tables' if several else ''}; csv, xlsx and pdf hold them all).")
+    note = cut_note(rows)
+    return [*notes, note] if note else notes
 
 
 def _draw_table(draw: ImageDraw.ImageDraw, fonts: tuple[Font, Font], columns: list[str],

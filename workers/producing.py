@@ -1,4 +1,5 @@
-"""Produce a run's content: run its command (or describe the run), render it, apply the alert condition."""
+"""Produce a run's content: run its command (or describe the run), take the schedule's result and row cap,
+render it, apply the alert condition."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from uuid import UUID
 
 import psycopg
 
+from shared.command_rules import COMMAND_KINDS, result_keys, unknown_result
 from shared.crypto import decrypt_secret
 from shared.errors import ConfigError
 from shared.filters import command_filters
+from shared.schedule_rules import delivered_row_limit
 from shared.settings import Settings
 from shared.sql.commands import CommandToRun, get_commands_to_run
 from shared.sql.data_sources import ResolvedSource, resolve_url
@@ -21,8 +24,9 @@ from shared.sql.runs import Run
 from shared.sql.schedules import Schedule, get_schedules_unscoped
 from shared.sql.subscribers import Subscriber
 from workers.commands import get_command as command_for
-from workers.commands.base import CommandRequest, Content, Document, SubscriberInfo
+from workers.commands.base import Blob, CommandError, CommandRequest, Content, Document, SubscriberInfo
 from workers.formats import Rendered, render
+from workers.tiles import limit_rows, select_result, split_json_results
 from workers.time_limits import time_limit
 
 
@@ -90,26 +94,49 @@ def _describe_run(request: CommandRequest) -> Document:
 
 
 def produce(plan: Plan, sub: Subscriber | None, settings: Settings) -> Produced:
-    """Run the command for one subscriber (or none) and render it; raises CommandError."""
-    schedule, run = plan.schedule, plan.run
+    """Run the command for one subscriber (or none), keep the schedule's result (query_key) and at most its rows
+    per result (max_row_limit), and render it; raises CommandError (Omni's `Couldn't find query presentation for
+    key: <key>` when the command no longer has the schedule's query_key)."""
+    schedule, run, command = plan.schedule, plan.run, plan.command
+    check_query_key(command.kind if command else None, command.config if command else {}, schedule.query_key)
     info = subscriber_info(sub)
     # Structured filters become operands for sql and template commands; http ones get them as sent.
-    filters = command_filters(plan.command.kind if plan.command else None, schedule.filters,
+    filters = command_filters(command.kind if command else None, schedule.filters,
                               info.attributes if info is not None else None)
+    max_rows = delivered_row_limit(schedule.max_row_limit, schedule.override_row_limit)
     request = CommandRequest(
         schedule_id=schedule.id, schedule_name=schedule.name, schedule_timezone=schedule.timezone,
         run_id=run.id, scheduled_for=run.scheduled_for, trigger=run.trigger, filters=filters,
-        subscriber=info, config=dict(plan.command.config) if plan.command else {},
-        secrets=decrypt_secret(settings.secret_key, plan.command.config_secret) if plan.command else {},
-        data_source=plan.data_source,
+        subscriber=info, config=dict(command.config) if command else {},
+        secrets=decrypt_secret(settings.secret_key, command.config_secret) if command else {},
+        data_source=plan.data_source, query_key=schedule.query_key, max_rows=max_rows,
     )
     # The command and its rendering together: a huge table is as able to hold a worker as a slow query.
-    with time_limit(settings.command_time_limit_s, f"{plan.command.kind} command" if plan.command else "run"):
-        content: Content = (command_for(plan.command.kind, settings).run(request) if plan.command
+    with time_limit(settings.command_time_limit_s, f"{command.kind} command" if command else "run"):
+        content: Content = (command_for(command.kind, settings).run(request) if command
                             else _describe_run(request))
+        content = limit_rows(select_result(_named_results(command, content, schedule.query_key),
+                                           schedule.query_key), max_rows)
         rendered = render(content, schedule.format, schedule.format_options, schedule.name)
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", schedule.name).strip("-.") or "report"
     return Produced(rendered, hashlib.sha256(rendered.body).hexdigest(), f"{stem}.{rendered.extension}")
+
+
+def check_query_key(kind: str | None, config: dict[str, object], query_key: str | None) -> None:
+    """Raise CommandError if a built-in command does not declare query_key (its config changed since the schedule
+    was saved), before anything runs; a plugin kind's own results are judged once it has answered."""
+    if query_key is None or (kind is not None and kind not in COMMAND_KINDS):
+        return
+    if query_key not in result_keys(kind, config):
+        raise CommandError(unknown_result(query_key))
+
+
+def _named_results(command: CommandToRun | None, content: Content, query_key: str | None) -> Content:
+    # An http renderer that declares result_keys answers one JSON object holding every result.
+    keys = result_keys(command.kind, command.config) if command is not None else []
+    if command is not None and command.kind == "http" and keys and isinstance(content, Blob):
+        return split_json_results(content, keys, query_key)
+    return content
 
 
 def held_back(conn: psycopg.Connection, plan: Plan, produced: Produced, user_id: UUID | None) -> str | None:

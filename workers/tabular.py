@@ -15,13 +15,16 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from workers.commands.base import Document, Rows
+from workers.commands.base import LIMITED_BY_ROW_LIMIT, Document, Rows, Tiles
 
 FONTS = Path(__file__).parent / "fonts"
 REGULAR_FONT = FONTS / "DejaVuSans.ttf"
 BOLD_FONT = FONTS / "DejaVuSans-Bold.ttf"
 
 _CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+# A table to draw: its heading (a result key; None for a command's one result) and its rows.
+Table = tuple[str | None, Rows]
 
 
 def json_default(value: Any) -> Any:
@@ -42,10 +45,37 @@ def as_rows(content: Rows | Document) -> Rows:
     data = content.data
     if isinstance(data, list) and all(isinstance(item, dict) for item in data):
         columns = list(dict.fromkeys(k for item in data for k in item))
-        return Rows(columns, [tuple(item.get(c) for c in columns) for item in data])
+        return Rows(columns, [tuple(item.get(c) for c in columns) for item in data], content.limited_by)
     if isinstance(data, dict):
         return Rows(list(data), [tuple(data.values())])
     return Rows(["value"], [(data,)])
+
+
+def as_tables(content: Rows | Document | Tiles) -> list[Table]:
+    """The tables to draw: one per result key, or the one result's without a heading."""
+    if isinstance(content, Tiles):
+        return [(tile.key, as_rows(tile.content)) for tile in content.tiles]
+    return [(None, as_rows(content))]
+
+
+def cut_note(rows: Rows) -> str | None:
+    """What a drawn table says when its result was cut before it was rendered (None: nothing was cut)."""
+    if rows.limited_by is None:
+        return None
+    setting = "the command's row_limit" if rows.limited_by == LIMITED_BY_ROW_LIMIT else rows.limited_by
+    count = len(rows.rows)
+    return f"Result cut to its first {count:,} row{'s' if count != 1 else ''} by {setting}; it has more."
+
+
+def row_shares(counts: list[int], budget: int) -> list[int]:
+    """How many rows of each table a format with room for `budget` rows in all shows: in order, each table
+    taking at most an even share of what is left, so a short table leaves its room to the next (pure)."""
+    shares = []
+    for index, count in enumerate(counts):
+        share = min(count, budget // (len(counts) - index))
+        shares.append(share)
+        budget -= share
+    return shares
 
 
 def cell_text(value: Any) -> str:

@@ -10,8 +10,12 @@ from api.schemas.common import PageArgs, PageInfo, TenantBody
 from shared.command_rules import COMMAND_KINDS
 
 CONFIG_DOC = ("http: {url, method POST|GET, headers (write-only, encrypted at rest: shown as has_headers; {} or null "
-              "clears them, omitted keeps them)}; sql: {data_source (a configured name), query, row_limit, "
-              "timeout_s}; template: {template, content_type text|html}")
+              "clears them, omitted keeps them), result_keys (optional: the renderer answers a JSON object with one "
+              "member per key, each a named result)}; sql: {data_source (a configured name), query, or queries "
+              "(an object of 1 to 20 result keys to queries, each run as its own read-only SELECT; result_keys "
+              "keeps their order), row_limit (per query), timeout_s (for all the queries)}; template: {template, "
+              "content_type text|html}. A result key is 1 to 31 letters, digits, _, . or -; a schedule's query_key "
+              "names one.")
 
 
 class CommandCreate(TenantBody):

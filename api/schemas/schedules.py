@@ -8,7 +8,15 @@ from marshmallow import Schema, fields, pre_dump, validate
 
 from api.schemas.common import PageArgs, PageInfo, Success, TenantBody, uuid_field
 from api.schemas.runs import AttemptOut, DeliveryOut, RunDetailOut, RunOut, RunPage
-from shared.schedule_rules import ALERT_CONDITIONS, DESTINATION_TYPES, FORMAT_OPTIONS, FORMATS, schedule_warnings
+from shared.schedule_rules import (
+    ALERT_CONDITIONS,
+    DEFAULT_MAX_ROW_LIMIT,
+    DESTINATION_TYPES,
+    FORMAT_OPTIONS,
+    FORMATS,
+    HARD_MAX_ROW_LIMIT,
+    schedule_warnings,
+)
 
 __all__ = ["AttemptOut", "DeliveryOut", "RunDetailOut", "RunOut", "RunPage", "Success"]
 
@@ -86,6 +94,19 @@ DESTINATION_DOC = ("Where deliveries go. Optional when subscriber_user_ids are g
 FILTERS_DOC = ("Keys declared by the command's filter_keys. Each value is plain (string, number, boolean, null or a "
                "list of them) or structured as Omni sends it: {kind: EQ|NOT_EQ|IN|NOT_IN|GT|GTE|LT|LTE|BETWEEN, "
                "type: string|number|boolean, left_side, right_side (BETWEEN only)}; IN and NOT_IN take a list.")
+QUERY_KEY_DOC = ("Which named result of the command to deliver (Omni's queryIdentifierMapKey: a single tile); one "
+                 "of the command's config.result_keys, else 400 `Couldn't find query presentation for key: <key>`. "
+                 "Absent or null: every result (one sheet, section or table per key).")
+MAX_ROW_LIMIT_DOC = (f"The most rows delivered per result (null: {DEFAULT_MAX_ROW_LIMIT}, or {HARD_MAX_ROW_LIMIT} with "
+                     f"override_row_limit). Above {DEFAULT_MAX_ROW_LIMIT} it needs override_row_limit. A result cut "
+                     "by it (or by an sql command's row_limit) says so under its table in pdf, png and html.")
+OVERRIDE_ROW_LIMIT_DOC = (f"Let max_row_limit go past the default cap of {DEFAULT_MAX_ROW_LIMIT} rows, up to "
+                          f"{HARD_MAX_ROW_LIMIT} (without max_row_limit: deliver up to {HARD_MAX_ROW_LIMIT}). "
+                          "An sql command's own row_limit still applies.")
+
+# Omni documents overrideRowLimit as a number: a count here would be a mistake worth a clear word.
+OVERRIDE_ERRORS: dict[str, str | list[Any] | dict[Any, Any]] = {
+    "invalid": "Must be true or false (the number of rows goes in max_row_limit)"}
 
 
 class ScheduleFields(TenantBody):
@@ -108,6 +129,13 @@ class ScheduleFields(TenantBody):
                                  metadata={"description": FORMAT_OPTIONS_DESCRIPTION})
     filters = fields.Dict(keys=fields.String(), values=fields.Raw(allow_none=True),
                           metadata={"description": FILTERS_DOC})
+    query_key = fields.String(allow_none=True, validate=validate.Length(min=1, max=255),
+                              metadata={"description": QUERY_KEY_DOC})
+    max_row_limit = fields.Integer(allow_none=True, strict=True,
+                                   validate=validate.Range(min=1, max=HARD_MAX_ROW_LIMIT),
+                                   metadata={"description": MAX_ROW_LIMIT_DOC})
+    override_row_limit = fields.Boolean(metadata={"description": OVERRIDE_ROW_LIMIT_DOC},
+                                        error_messages=OVERRIDE_ERRORS)
     alert = fields.Nested(Alert, allow_none=True)
     misfire_policy = fields.String(validate=validate.OneOf(MISFIRE_POLICIES))
     retry = fields.Nested(RetryPolicy)
@@ -123,6 +151,8 @@ class ScheduleCreate(ScheduleFields):
     run_mode = fields.String(load_default="per_subscriber", validate=validate.OneOf(RUN_MODES))
     fan_out = fields.Boolean(load_default=False)
     format = fields.String(load_default="json", validate=validate.OneOf(FORMATS))
+    override_row_limit = fields.Boolean(load_default=False, metadata={"description": OVERRIDE_ROW_LIMIT_DOC},
+                                        error_messages=OVERRIDE_ERRORS)
     misfire_policy = fields.String(load_default="run_once", validate=validate.OneOf(MISFIRE_POLICIES))
     test_now = fields.Boolean(load_default=False, metadata={"description": "Send a test delivery at once"})
 
@@ -146,6 +176,9 @@ class ScheduleOut(Schema):
     destination = fields.Nested(DestinationOut)
     format = fields.String()
     format_options = fields.Dict(metadata={"description": FORMAT_OPTIONS_DESCRIPTION})
+    query_key = fields.String(allow_none=True, metadata={"description": QUERY_KEY_DOC})
+    max_row_limit = fields.Integer(allow_none=True, metadata={"description": MAX_ROW_LIMIT_DOC})
+    override_row_limit = fields.Boolean(metadata={"description": OVERRIDE_ROW_LIMIT_DOC})
     filters = fields.Dict()
     alert = fields.Nested(Alert, allow_none=True)
     misfire_policy = fields.String()

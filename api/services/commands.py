@@ -7,7 +7,7 @@ from uuid import UUID
 
 import psycopg
 
-from shared.command_rules import check_command_config, check_filter_keys
+from shared.command_rules import check_command_config, check_filter_keys, result_keys
 from shared.crypto import decrypt_secret, encrypt_secret
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.outbound import check_url
@@ -76,6 +76,7 @@ def update_command(conn: psycopg.Connection, settings: Settings, organization_id
         stored = decrypt_secret(settings.secret_key, command_sql.get_command_secret(conn, organization_id, command_id))
         values.update(kind=kind, **_secret_values(settings, kind, given, config,
                                                    stored if current.kind == kind else {}))
+        _check_result_keys_kept(conn, organization_id, command_id, result_keys(kind, config))
     if "filter_keys" in data:
         keys = check_filter_keys(data["filter_keys"])
         used = sorted(command_sql.filter_keys_in_use(conn, organization_id, command_id) - set(keys))
@@ -85,6 +86,15 @@ def update_command(conn: psycopg.Connection, settings: Settings, organization_id
     updated = command_sql.update_command(conn, organization_id, command_id, values)
     assert updated is not None
     return updated
+
+
+def _check_result_keys_kept(conn: psycopg.Connection, organization_id: UUID, command_id: UUID,
+                            keys: list[str]) -> None:
+    # Like filter keys: a result a schedule delivers by its query_key stays until the schedule lets go of it.
+    dropped = sorted(command_sql.result_keys_in_use(conn, organization_id, command_id) - set(keys))
+    if dropped:
+        raise InvalidInput(f"config.result_keys: Cannot remove results still delivered by schedules (their "
+                           f"query_key): {', '.join(dropped)}")
 
 
 def delete_command(conn: psycopg.Connection, organization_id: UUID, command_id: UUID) -> None:

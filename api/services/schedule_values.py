@@ -9,6 +9,7 @@ from uuid import UUID
 
 import psycopg
 
+from shared.command_rules import result_keys
 from shared.cron import next_fire_time, validate_execute_at, validate_schedule, validate_timezone
 from shared.crypto import decrypt_secret, encrypt_secret
 from shared.errors import InvalidInput
@@ -16,7 +17,9 @@ from shared.outbound import check_url
 from shared.schedule_rules import (
     check_filters,
     check_format_options,
+    check_results,
     check_retry,
+    check_row_limits,
     destination_or_default,
     merge_secrets,
     missing_members_error,
@@ -110,7 +113,17 @@ def create_values(settings: Settings, data: dict[str, Any], now: datetime) -> di
     values["format_options"] = check_format_options(data["format"], data.get("format_options") or {})
     values["alert_condition"] = (data.get("alert") or {}).get("condition")
     values.update(_retry_values(data.get("retry")))
+    values["query_key"] = data.get("query_key")
+    check_row_limits(data.get("max_row_limit"), data["override_row_limit"])
+    values.update(max_row_limit=data.get("max_row_limit"), override_row_limit=data["override_row_limit"])
     return values
+
+
+def check_delivered_results(command: command_sql.Command | None, values: Mapping[str, Any]) -> None:
+    """The schedule's query_key is one of its command's results, and its format options fit what it delivers;
+    raises InvalidInput. `values` holds query_key, format and format_options."""
+    keys = result_keys(command.kind, command.config) if command is not None else []
+    check_results(values["query_key"], keys, values["format"], values["format_options"])
 
 
 def _retry_values(retry: dict[str, Any] | None) -> dict[str, Any]:
@@ -160,6 +173,13 @@ def update_values(settings: Settings, conn: psycopg.Connection, current: schedul
     if "alert" in data:
         values["alert_condition"] = (data["alert"] or {}).get("condition")
     values.update(_retry_values(data.get("retry")))
+    if "query_key" in data:
+        values["query_key"] = data["query_key"]
+    if "max_row_limit" in data or "override_row_limit" in data:
+        max_rows = data["max_row_limit"] if "max_row_limit" in data else current.max_row_limit
+        override = data["override_row_limit"] if "override_row_limit" in data else current.override_row_limit
+        check_row_limits(max_rows, override)
+        values.update(max_row_limit=max_rows, override_row_limit=override)
     return values
 
 

@@ -9,11 +9,18 @@ from uuid import UUID
 import psycopg
 
 from api.services import quotas
-from api.services.schedule_values import check_references, create_values, subscriber_ids, update_values
+from api.services.schedule_values import (
+    check_delivered_results,
+    check_references,
+    create_values,
+    subscriber_ids,
+    update_values,
+)
 from shared.cron import next_fire_time
 from shared.errors import InvalidInput, NotFound
 from shared.schedule_rules import check_test_supported
 from shared.settings import Settings
+from shared.sql import commands as command_sql
 from shared.sql import runs as run_sql
 from shared.sql import schedules as schedule_sql
 from shared.sql.schedule_listing import ScheduleView, get_schedule_view
@@ -48,6 +55,7 @@ def create_schedule(conn: psycopg.Connection, settings: Settings, organization_i
     if data.get("test_now"):
         check_test_supported(values["alert_condition"])
     command = check_references(conn, organization_id, values, data.get("filters") or {})
+    check_delivered_results(command, values)
     if "name" not in values and command is not None:
         values["name"] = command.name  # Humm sends name: null; the command names the schedule
     subscribers = subscriber_ids(conn, organization_id, data.get("subscriber_user_ids"))
@@ -84,6 +92,11 @@ def update_schedule(conn: psycopg.Connection, settings: Settings, organization_i
         values["filters"] = refs["filters"]
     elif "created_by_user_id" in data:
         check_references(conn, organization_id, {**values, "command_id": None}, {})
+    if {"command_id", "query_key", "format", "format_options"} & set(data):
+        command_id = values.get("command_id", current.command_id)
+        command = command_sql.get_command(conn, organization_id, command_id) if command_id is not None else None
+        check_delivered_results(command, {key: values.get(key, getattr(current, key))
+                                          for key in ("query_key", "format", "format_options")})
     if "subscriber_user_ids" in data:
         ids = subscriber_ids(conn, organization_id, data["subscriber_user_ids"])
         quotas.check_recipient_count(settings, len(ids))

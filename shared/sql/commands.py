@@ -157,6 +157,16 @@ def filter_keys_in_use(conn: psycopg.Connection, organization_id: UUID, command_
     return {r[0] for r in rows}
 
 
+def result_keys_in_use(conn: psycopg.Connection, organization_id: UUID, command_id: UUID) -> set[str]:
+    """Result keys that live schedules of this command deliver (their query_key)."""
+    rows = conn.execute(
+        """SELECT DISTINCT query_key FROM schedules
+           WHERE organization_id = %s AND command_id = %s AND deleted_at IS NULL AND query_key IS NOT NULL""",
+        (organization_id, command_id),
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
 @dataclass(frozen=True)
 class CommandToRun:
     """A command as a worker runs it: with its encrypted secrets."""

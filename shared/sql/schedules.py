@@ -33,6 +33,9 @@ class Schedule:
     destination: dict[str, Any]
     format: str
     format_options: dict[str, Any]
+    query_key: str | None
+    max_row_limit: int | None
+    override_row_limit: bool
     filters: dict[str, Any]
     alert_condition: str | None
     misfire_policy: str
@@ -56,8 +59,9 @@ SCHEDULE_COLUMNS = ", ".join(f.name for f in fields(Schedule))
 WRITABLE_COLUMNS = frozenset({
     "command_id", "name", "kind", "cron_expression", "execute_at", "timezone", "enabled",
     "run_mode", "fan_out", "destination_type", "destination", "destination_secret", "format",
-    "format_options", "filters", "alert_condition", "misfire_policy", "retry_max_attempts",
-    "retry_base_delay_s", "retry_max_delay_s", "next_run_at", "created_by_user_id",
+    "format_options", "query_key", "max_row_limit", "override_row_limit", "filters", "alert_condition",
+    "misfire_policy", "retry_max_attempts", "retry_base_delay_s", "retry_max_delay_s", "next_run_at",
+    "created_by_user_id",
 })
 _JSON_COLUMNS = frozenset({"destination", "format_options", "filters"})
 

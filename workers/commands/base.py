@@ -42,6 +42,9 @@ class CommandRequest:
     config: dict[str, Any]
     secrets: dict[str, Any] = field(default_factory=dict)
     data_source: ResolvedSource | None = None  # sql commands: the organization's source, resolved by name
+    # The schedule's choices: which named result (None: all) and the most rows per result (None: no cap).
+    query_key: str | None = None
+    max_rows: int | None = None
 
     @property
     def timezone(self) -> str:
@@ -49,15 +52,22 @@ class CommandRequest:
         return self.subscriber.timezone if self.subscriber else self.schedule_timezone
 
 
+# What cut a result to its rows (more existed): the schedule's cap or an sql command's own.
+LIMITED_BY_MAX_ROW_LIMIT = "max_row_limit"
+LIMITED_BY_ROW_LIMIT = "row_limit"
+
+
 @dataclass(frozen=True)
 class Rows:
     columns: list[str]
     rows: list[tuple[Any, ...]]
+    limited_by: str | None = None  # set when more rows existed than these (LIMITED_BY_*)
 
 
 @dataclass(frozen=True)
 class Document:
     data: Any  # JSON-able
+    limited_by: str | None = None  # set when a list was cut to its first items (LIMITED_BY_*)
 
 
 @dataclass(frozen=True)
@@ -72,7 +82,19 @@ class Blob:
     content_type: str
 
 
-Content = Rows | Document | Text | Blob
+@dataclass(frozen=True)
+class Tile:
+    key: str
+    content: Rows | Document
+
+
+@dataclass(frozen=True)
+class Tiles:
+    """Several named results of one command (Omni's dashboard tiles), in the command's order."""
+    tiles: list[Tile]
+
+
+Content = Rows | Document | Text | Blob | Tiles
 
 
 class Command(Protocol):
