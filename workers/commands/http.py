@@ -20,6 +20,9 @@ def request_payload(request: CommandRequest) -> dict[str, Any]:
         "run_id": str(request.run_id),
         "filters": request.filters,
         "subscriber": request.subscriber.as_json() if request.subscriber else None,
+        # What the schedule asked for, so a renderer may skip the work: Punctual keeps only that anyway.
+        "query_key": request.query_key,
+        "max_rows": request.max_rows,
     }
 
 
