@@ -33,6 +33,7 @@ import threading
 import zoneinfo
 from bisect import bisect_left
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import timezone as FixedOffset
 from functools import lru_cache
@@ -59,6 +60,7 @@ __all__ = [
     "NEVER_RUNS_AGAIN",
     "CronSpec",
     "Dialect",
+    "SlotRules",
     "clear_caches",
     "describe_expression",
     "dialect_of",
@@ -73,7 +75,29 @@ __all__ = [
 ]
 
 NEVER_RUNS_AGAIN = "cron_expression: Schedule will never run again"
-SLOT = timedelta(minutes=15)
+@dataclass(frozen=True)
+class SlotRules:
+    """Where a one-shot send may be placed: on a grid of `grid_s` seconds, at least `lead_s` ahead.
+
+    Production is 900/900 (the 15-minute rule of messaging APIs); tests shorten both through
+    PUNCTUAL_SEND_SLOT_SECONDS and PUNCTUAL_SEND_MIN_LEAD_SECONDS.
+    """
+
+    grid_s: int = 900
+    lead_s: int = 900
+
+    def describe_grid(self) -> str:
+        if self.grid_s == 900:
+            return "a 15-minute boundary (:00, :15, :30, :45) with zero seconds"
+        return f"a {self.grid_s}-second boundary"
+
+    def describe_lead(self) -> str:
+        if self.lead_s % 60 == 0:
+            return f"{self.lead_s // 60} minutes"
+        return f"{self.lead_s} seconds"
+
+
+DEFAULT_SLOTS = SlotRules()
 
 _EPOCH = datetime(1970, 1, 1)
 _EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)
@@ -200,22 +224,23 @@ def parse_timestamp(value: str, name: str) -> datetime:
         raise InvalidInput(message) from error
 
 
-def validate_execute_at(value: str | datetime, now: datetime) -> datetime:
-    """A one-shot slot as UTC: on a 15-minute boundary and ≥15 minutes after `now`; raises InvalidInput."""
+def validate_execute_at(value: str | datetime, now: datetime, rules: SlotRules = DEFAULT_SLOTS,
+                        field: str = "execute_at") -> datetime:
+    """A one-shot slot as UTC, on the rules' grid and at least their lead after `now`; raises InvalidInput."""
     if isinstance(value, datetime):
         if value.utcoffset() is None:
-            raise InvalidInput("execute_at: must be an RFC 3339 timestamp with offset")
+            raise InvalidInput(f"{field}: must be an RFC 3339 timestamp with offset")
         instant = value.astimezone(UTC)
     else:
-        instant = parse_timestamp(value, "execute_at")
+        instant = parse_timestamp(value, field)
     # Judged on the UTC instant: for every offset that is a multiple of 15 minutes (all current
     # IANA offsets, +05:30 and +05:45 included) this is the same as the local wall clock's boundary.
-    if instant.minute % 15 or instant.second or instant.microsecond:
-        raise InvalidInput("execute_at: must be on a 15-minute boundary (:00, :15, :30, :45) with zero seconds")
+    if instant.microsecond or int((instant - _EPOCH_UTC).total_seconds()) % rules.grid_s:
+        raise InvalidInput(f"{field}: must be on {rules.describe_grid()}")
     if now.utcoffset() is None:
         raise ValueError("a timezone-aware `now` is required")
-    if instant < now + SLOT:
-        raise InvalidInput("execute_at: must be at least 15 minutes in the future")
+    if instant < now + timedelta(seconds=rules.lead_s):
+        raise InvalidInput(f"{field}: must be at least {rules.describe_lead()} in the future")
     return instant
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from limits import parse_many
 
+from shared.cron import DEFAULT_SLOTS, SlotRules
 from shared.data_sources import NAME_PATTERN, DataSourceGrant, parse_endpoint, same_database
 from shared.errors import ConfigError, InvalidInput
 
@@ -34,6 +35,7 @@ class Settings:
     smtp_tls: str = "none"
     mail_from: str = "punctual@localhost"
     outbound_allowlist: tuple[str, ...] = ()
+    send_slots: SlotRules = DEFAULT_SLOTS
     db_pool_min: int = 1
     db_pool_max: int = 10
     beat_max_sleep_s: float = 5.0
@@ -296,6 +298,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         data_sources=_data_sources(env, database_url),
         public_url=env.get("PUNCTUAL_PUBLIC_URL", f"http://127.0.0.1:{port}"),
         retry_sweep_interval_s=_float(env, "PUNCTUAL_RETRY_SWEEP_INTERVAL", 5.0),
+        send_slots=SlotRules(grid_s=_int(env, "PUNCTUAL_SEND_SLOT_SECONDS", 900, minimum=1),
+                             lead_s=_int(env, "PUNCTUAL_SEND_MIN_LEAD_SECONDS", 900)),
         runs_per_message=_int(env, "PUNCTUAL_RUNS_PER_MESSAGE", 25, minimum=1),
         subscribers_per_chunk=_int(env, "PUNCTUAL_SUBSCRIBERS_PER_CHUNK", 100, minimum=1),
         deliveries_per_message=_int(env, "PUNCTUAL_DELIVERIES_PER_MESSAGE", 100, minimum=1),

@@ -10,7 +10,7 @@ from uuid import UUID
 import psycopg
 
 from shared.command_rules import result_keys
-from shared.cron import next_fire_time, validate_execute_at, validate_schedule, validate_timezone
+from shared.cron import SlotRules, next_fire_time, validate_execute_at, validate_schedule, validate_timezone
 from shared.crypto import decrypt_secret, encrypt_secret
 from shared.errors import InvalidInput
 from shared.outbound import check_url
@@ -36,13 +36,13 @@ _PLAIN = ("name", "enabled", "run_mode", "fan_out", "misfire_policy", "command_i
 
 
 def timing_values(cron_expression: str | None, execute_at: str | None, timezone: str,
-                  now: datetime) -> dict[str, Any]:
+                  now: datetime, slots: SlotRules) -> dict[str, Any]:
     """kind, cron_expression/execute_at and the first next_run_at; raises InvalidInput."""
     validate_timezone(timezone)
     if execute_at and cron_expression:
         raise InvalidInput("cron_expression: Give either cron_expression or execute_at, not both")
     if execute_at:
-        at = validate_execute_at(execute_at, now)
+        at = validate_execute_at(execute_at, now, slots)
         return {"kind": "one_shot", "execute_at": at, "cron_expression": None, "next_run_at": at}
     if cron_expression:
         first = validate_schedule(cron_expression, timezone, now)
@@ -105,7 +105,8 @@ def create_values(settings: Settings, data: dict[str, Any], now: datetime) -> di
         raise InvalidInput("name: Missing data for required field. Give a name, or a command_id to name the "
                            "schedule after its command")
     values = {k: data[k] for k in _PLAIN if k in data and data[k] is not None}
-    values.update(timing_values(data.get("cron_expression"), data.get("execute_at"), data["timezone"], now))
+    values.update(timing_values(data.get("cron_expression"), data.get("execute_at"), data["timezone"], now,
+                                settings.send_slots))
     values["timezone"] = data["timezone"]
     destination = destination_or_default(data.get("destination"), data.get("subscriber_user_ids"))
     values.update(destination_values(settings, destination))
@@ -134,15 +135,16 @@ def _retry_values(retry: dict[str, Any] | None) -> dict[str, Any]:
             "retry_max_delay_s": retry["max_delay_s"]}
 
 
-def _timing_update(current: schedule_sql.Schedule, data: dict[str, Any], now: datetime) -> dict[str, Any]:
+def _timing_update(current: schedule_sql.Schedule, data: dict[str, Any], now: datetime,
+                   slots: SlotRules) -> dict[str, Any]:
     timezone = data["timezone"] if "timezone" in data else current.timezone
     if data.get("execute_at") or data.get("cron_expression"):
         return {"timezone": timezone, **timing_values(data.get("cron_expression"), data.get("execute_at"),
-                                                      timezone, now)}
+                                                      timezone, now, slots)}
     if "execute_at" in data or "cron_expression" in data:
         raise InvalidInput("cron_expression: Missing data for required field (or give execute_at)")
     if "timezone" in data and current.kind == "cron" and current.cron_expression:
-        return {"timezone": timezone, **timing_values(current.cron_expression, None, timezone, now)}
+        return {"timezone": timezone, **timing_values(current.cron_expression, None, timezone, now, slots)}
     if "timezone" in data:
         validate_timezone(timezone)
         return {"timezone": timezone}
@@ -160,7 +162,7 @@ def update_values(settings: Settings, conn: psycopg.Connection, current: schedul
     for key in ("name", "enabled", "run_mode", "fan_out", "misfire_policy"):
         if key in values and values[key] is None:
             raise InvalidInput(f"{key}: Field may not be null.")
-    values.update(_timing_update(current, data, now))
+    values.update(_timing_update(current, data, now, settings.send_slots))
     if "destination" in data:
         stored = decrypt_secret(settings.secret_key, schedule_sql.get_destination_secret(
             conn, current.organization_id, current.id))
