@@ -26,7 +26,7 @@ from shared.run_policy import Failure, RetryPolicy, decide_attempt
 from shared.sql import deliveries as delivery_sql
 from shared.sql import runs as run_sql
 from shared.sql import schedules as schedule_sql
-from shared.sql.artifacts import ArtifactRow, get_artifacts
+from shared.sql.artifacts import get_artifacts
 from shared.sql.deliveries import Delivery, Settled
 from shared.sql.subscribers import Subscriber, get_subscribers_unscoped
 from shared.statuses import AttemptOutcome
@@ -108,7 +108,10 @@ def _prepare(conn: psycopg.Connection, state: WorkerState, claimed: list[Deliver
     # Everything the batch needs, read in the claim's transaction: a handful of statements, not one per delivery.
     runs = {r.id: r for r in run_sql.get_runs_unscoped(conn, sorted({d.run_id for d in claimed}))}
     schedules = schedule_sql.get_schedules_to_deliver(conn, sorted({d.schedule_id for d in claimed}))
-    artifacts = get_artifacts(conn, sorted({d.artifact_id for d in claimed if d.artifact_id}))
+    # One Artifact per stored artifact, shared by the batch's deliveries of it: its body is copied once, and a
+    # destination can tell a repeat (email encodes a fan-out's attachment once per batch).
+    artifacts = {aid: Artifact(row.content_type, row.filename, bytes(row.body), row.sha256)
+                 for aid, row in get_artifacts(conn, sorted({d.artifact_id for d in claimed if d.artifact_id})).items()}
     users = get_subscribers_unscoped(conn, sorted({d.user_id for d in claimed if d.user_id}))
     secrets: dict[UUID, dict[str, object] | str] = {}
     for schedule in schedules.values():
@@ -123,7 +126,7 @@ def _prepare(conn: psycopg.Connection, state: WorkerState, claimed: list[Deliver
 
 
 def _prepare_one(delivery: Delivery, run: run_sql.Run | None, schedule: schedule_sql.ScheduleToDeliver | None,
-                 artifact: ArtifactRow | None, user: Subscriber | None,
+                 artifact: Artifact | None, user: Subscriber | None,
                  secret: dict[str, object] | str) -> Prepared:
     policy = RetryPolicy(delivery.max_attempts, schedule.retry_base_delay_s if schedule else 0,
                          schedule.retry_max_delay_s if schedule else 0)
@@ -140,8 +143,7 @@ def _prepare_one(delivery: Delivery, run: run_sql.Run | None, schedule: schedule
         secrets=dict(secret), recipients=list(delivery.recipients), idempotency_key=f"punctual-{delivery.id}",
         schedule_timezone=schedule.timezone, subscriber=subscriber_info(user),
     )
-    body = Artifact(artifact.content_type, artifact.filename, bytes(artifact.body), artifact.sha256)
-    return Prepared(delivery, context, body, policy)
+    return Prepared(delivery, context, artifact, policy)
 
 
 def _send_all(state: WorkerState, kind: str, prepared: list[Prepared]) -> list[Sent]:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from jinja2 import TemplateError
+from jinja2 import Template, TemplateError
 
 from shared.templating import HTML_ENVIRONMENT, TEXT_ENVIRONMENT
 
@@ -15,11 +16,18 @@ class TemplateFailure(Exception):
     """A template that does not parse or render; the message names the problem."""
 
 
+@lru_cache(maxsize=256)
+def _compiled(source: str, html: bool) -> Template:
+    # Compiling costs ten times the rendering of a short subject; a batch of emails (and every run of a
+    # schedule) renders the same few sources, so compile each once per process. A source that fails to
+    # compile raises and is not cached.
+    return (HTML_ENVIRONMENT if html else TEXT_ENVIRONMENT).from_string(source)
+
+
 def render_template(source: str, context: dict[str, Any], *, html: bool = False) -> str:
     """Render source in the sandbox (HTML autoescaped); raises TemplateFailure."""
-    env = HTML_ENVIRONMENT if html else TEXT_ENVIRONMENT
     try:
-        return env.from_string(source).render(context)
+        return _compiled(source, html).render(context)
     except TemplateError as exc:
         raise TemplateFailure(f"template: {type(exc).__name__}: {exc}") from None
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import uuid
 from datetime import UTC, datetime
 
@@ -10,7 +12,7 @@ import pytest
 
 from workers.commands.base import SubscriberInfo
 from workers.destinations.base import Artifact, DeliveryContext, DeliveryError
-from workers.destinations.email import build_message, message_id
+from workers.destinations.email_message import attachment_part, build_message, build_wire_message, message_id
 from workers.destinations.sftp import parse_host_key, remote_filename
 from workers.destinations.slack import slack_text
 
@@ -46,6 +48,23 @@ def test_line_breaks_in_headers_are_refused(field: str) -> None:
 def test_attachment_keeps_its_mime_type() -> None:
     [part] = list(build_message(_context(), ARTIFACT, "r@acme.test").iter_attachments())
     assert part.get_content_type() == "text/csv" and part.get_filename() == "Weekly.csv"
+
+
+def test_wire_message_reads_back_as_composed() -> None:
+    # The fast composition (ASCII addresses) must read, to an independent parser, like the modern one.
+    ctx = _context(destination={"subject": "Résumé {{ schedule.name }}", "body": "Bonjour {{ filename }} ✓"})
+    artifact = Artifact("text/csv; charset=utf-8", "Année.csv", b"a,b\n1,2\n")
+    wire = build_wire_message(ctx, artifact, "r@acme.test", attachment_part(artifact))
+    assert b"\r\n" in wire.data and not wire.data.replace(b"\r\n", b"").count(b"\n")
+    parsed = email.message_from_bytes(wire.data, policy=email.policy.default)
+    assert parsed["Subject"] == "Résumé Weekly sales / EU" and parsed["To"] == "a@example.test"
+    assert parsed["Message-ID"] == wire.message_id == message_id(ctx, "r@acme.test")
+    assert parsed["Idempotency-Key"] == "punctual-1"
+    body = parsed.get_body(preferencelist=("plain",))
+    assert body is not None and body.get_content().strip() == "Bonjour Année.csv ✓"
+    [part] = list(parsed.iter_attachments())
+    assert part.get_content_type() == "text/csv" and part.get_filename() == "Année.csv"
+    assert part.get_payload(decode=True) == b"a,b\n1,2\n"
 
 
 def test_sftp_file_name_uses_the_template_in_the_subscribers_zone() -> None:

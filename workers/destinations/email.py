@@ -4,74 +4,19 @@ from __future__ import annotations
 
 import smtplib
 import ssl
-from email.message import EmailMessage
-from email.utils import formatdate
+from collections.abc import Callable
+from email.mime.base import MIMEBase
 from typing import Any
 
 from shared.settings import Settings
 from workers.destinations.base import Artifact, DeliveryContext, DeliveryError, Receipt
+from workers.destinations.email_message import (
+    attachment_part,
+    build_message,
+    build_wire_message,
+    is_international,
+)
 from workers.outbound import HttpClient
-from workers.templating import TemplateFailure, local_time, render_template
-
-DEFAULT_SUBJECT = "{{ schedule.name }}"
-DEFAULT_BODY = "Your scheduled delivery \"{{ schedule.name }}\" is attached ({{ filename }})."
-
-
-_LINE_BREAKS = ("\r", "\n", "\v", "\f", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")
-
-
-def refuse_line_breaks(name: str, value: str) -> str:
-    """Return value; raises DeliveryError (permanent) if it holds a line break of any kind (header injection)."""
-    if any(c in value for c in _LINE_BREAKS):
-        raise DeliveryError(f"email {name} contains a line break; refused", permanent=True)
-    return value
-
-
-def message_id(delivery: DeliveryContext, mail_from: str) -> str:
-    """A Message-ID stable across attempts, so a receiving server can drop a duplicate (pure)."""
-    domain = mail_from.rpartition("@")[2].strip("> ") or "punctual.invalid"
-    return f"<{delivery.delivery_id}@{domain}>"
-
-
-def _context(delivery: DeliveryContext, artifact: Artifact) -> dict[str, Any]:
-    sub = delivery.subscriber
-    zone = sub.timezone if sub else delivery.schedule_timezone
-    return {
-        "schedule": {"id": str(delivery.schedule_id), "name": delivery.schedule_name},
-        "run": {"id": str(delivery.run_id)},
-        "subscriber": sub.as_json() if sub else None,
-        "run_time": local_time(delivery.scheduled_for, zone),
-        "filename": artifact.filename,
-    }
-
-
-def build_message(delivery: DeliveryContext, artifact: Artifact, mail_from: str) -> EmailMessage:
-    """Compose the message with the artifact attached; raises DeliveryError on a bad template or header."""
-    context = _context(delivery, artifact)
-    try:
-        subject = render_template(str(delivery.destination.get("subject") or DEFAULT_SUBJECT), context)
-        body = render_template(str(delivery.destination.get("body") or DEFAULT_BODY), context)
-    except TemplateFailure as exc:
-        raise DeliveryError(str(exc), permanent=True) from None
-    if not delivery.recipients:
-        raise DeliveryError("email delivery has no recipients", permanent=True)
-    message = EmailMessage()
-    try:
-        message["Subject"] = refuse_line_breaks("subject", subject)
-        message["From"] = refuse_line_breaks("from", mail_from)
-        message["To"] = ", ".join(refuse_line_breaks("recipient", r) for r in delivery.recipients)
-        message["Message-ID"] = message_id(delivery, mail_from)
-        message["Date"] = formatdate(localtime=False)
-        message["Idempotency-Key"] = refuse_line_breaks("idempotency key", delivery.idempotency_key)
-        message.set_content(body)
-        maintype, _, subtype = artifact.content_type.split(";")[0].strip().partition("/")
-        message.add_attachment(artifact.body, maintype=maintype or "application",
-                               subtype=subtype or "octet-stream",
-                               filename=refuse_line_breaks("filename", artifact.filename))
-    except (ValueError, TypeError) as exc:
-        # The email library refuses what no retry will change (U+2028 or \v in a header, say).
-        raise DeliveryError(f"email cannot be composed: {exc}", permanent=True) from None
-    return message
 
 
 class EmailDestination:
@@ -83,6 +28,9 @@ class EmailDestination:
     def __init__(self, settings: Settings, http: HttpClient) -> None:
         self.settings = settings
         self._client: smtplib.SMTP | None = None
+        # The last artifact's MIME part: a fan-out batch sends one artifact to every recipient, so it is
+        # base64-encoded once per batch instead of once per message.
+        self._attachment: tuple[Artifact, MIMEBase] | None = None
 
     def _connect(self) -> smtplib.SMTP:
         s = self.settings
@@ -98,25 +46,33 @@ class EmailDestination:
             client.login(s.smtp_username, s.smtp_password or "")
         return client
 
-    def _send_once(self, message: EmailMessage, recipients: list[str]) -> dict[str, Any]:
+    def _transact(self, delivery: DeliveryContext, artifact: Artifact) -> tuple[dict[str, Any], str]:
+        mail_from, recipients = self.settings.mail_from, delivery.recipients
+        if is_international(mail_from, recipients):
+            message = build_message(delivery, artifact, mail_from)
+            return self._with_connection(lambda c: c.send_message(message, mail_from, recipients)), \
+                str(message["Message-ID"])
+        wire = build_wire_message(delivery, artifact, mail_from, self._attachment_of(artifact))
+        return self._with_connection(lambda c: c.sendmail(mail_from, recipients, wire.data)), wire.message_id
+
+    def _with_connection(self, transaction: Callable[[smtplib.SMTP], dict[str, Any]]) -> dict[str, Any]:
         fresh = self._client is None
         if self._client is None:
             self._client = self._connect()
         try:
-            return self._client.send_message(message, from_addr=self.settings.mail_from, to_addrs=recipients)
+            return transaction(self._client)
         except smtplib.SMTPServerDisconnected:
             self._drop()
             if fresh:
                 raise
             # The server closed a connection kept from an earlier message (idle timeout): once more, anew.
             self._client = self._connect()
-            return self._client.send_message(message, from_addr=self.settings.mail_from, to_addrs=recipients)
+            return transaction(self._client)
 
     def send(self, delivery: DeliveryContext, artifact: Artifact) -> Receipt:
         """Send the message; raises DeliveryError (4xx and network errors retried, 5xx and auth permanent)."""
-        message = build_message(delivery, artifact, self.settings.mail_from)
         try:
-            refused = self._send_once(message, delivery.recipients)
+            refused, sent_id = self._transact(delivery, artifact)
         except smtplib.SMTPAuthenticationError as exc:
             self._drop()
             raise DeliveryError(f"SMTP login refused: {exc.smtp_code}", permanent=True,
@@ -134,7 +90,12 @@ class EmailDestination:
         except (smtplib.SMTPException, OSError) as exc:
             self._drop()
             raise DeliveryError(f"SMTP: {type(exc).__name__}: {exc}") from None
-        return Receipt(response_code=250, detail={"refused": sorted(refused), "message_id": message["Message-ID"]})
+        return Receipt(response_code=250, detail={"refused": sorted(refused), "message_id": sent_id})
+
+    def _attachment_of(self, artifact: Artifact) -> MIMEBase:
+        if self._attachment is None or self._attachment[0] is not artifact:
+            self._attachment = (artifact, attachment_part(artifact))
+        return self._attachment[1]
 
     def _reset(self) -> None:
         # After a refused transaction the connection is still good: RSET and keep it for the next message.
