@@ -13,7 +13,7 @@ from shared.command_rules import result_keys
 from shared.cron import SlotRules, next_fire_time, validate_execute_at, validate_schedule, validate_timezone
 from shared.crypto import decrypt_secret, encrypt_secret
 from shared.errors import InvalidInput
-from shared.outbound import check_url
+from shared.outbound import check_url, resolve_allowed
 from shared.schedule_rules import (
     check_filters,
     check_format_options,
@@ -57,6 +57,10 @@ def destination_values(settings: Settings, data: Mapping[str, Any], stored_secre
     url = destination.public.get("url") or destination.secrets.get("url")
     if url:
         check_url(url, settings.outbound_allowlist, field="destination.url")
+    if destination.type == "sftp" and destination.public.get("host"):
+        # Checked at save as URLs are, and again on the connection the worker opens (DNS may change).
+        resolve_allowed(str(destination.public["host"]), int(destination.public.get("port") or 22),
+                        settings.outbound_allowlist, field="destination.host")
     secrets = merge_secrets(destination.type, destination.secrets, stored_secret or {}, stored_kind or "")
     if destination.type == "sftp" and not secrets:
         raise InvalidInput("destination.password: Either password or private_key is required for sftp")

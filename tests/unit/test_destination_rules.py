@@ -45,6 +45,16 @@ def test_line_breaks_in_headers_are_refused(field: str) -> None:
     assert info.value.permanent and "line break" in info.value.message
 
 
+@pytest.mark.parametrize("breaker", ["\u2028", "\v", "\x85", "\r"])
+def test_every_kind_of_line_break_fails_permanently_on_both_paths(breaker: str) -> None:
+    ctx = _context(destination={"subject": f"Report{breaker}Bcc: evil@example.test"})
+    for compose in (lambda: build_message(ctx, ARTIFACT, "r@acme.test"),
+                    lambda: build_wire_message(ctx, ARTIFACT, "r@acme.test", attachment_part(ARTIFACT))):
+        with pytest.raises(DeliveryError) as info:
+            compose()
+        assert info.value.permanent and "line break" in info.value.message
+
+
 def test_attachment_keeps_its_mime_type() -> None:
     [part] = list(build_message(_context(), ARTIFACT, "r@acme.test").iter_attachments())
     assert part.get_content_type() == "text/csv" and part.get_filename() == "Weekly.csv"

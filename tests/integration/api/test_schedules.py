@@ -11,7 +11,7 @@ from shared.db import transaction
 from tests.conftest import TEST_SECRET_KEY
 from tests.integration.api.conftest import EMAIL, WEBHOOK, Api, error, insert_member
 
-SFTP = {"type": "sftp", "host": "sftp.example.com", "username": "u", "password": "hunter2",
+SFTP = {"type": "sftp", "host": "127.0.0.1", "username": "u", "password": "hunter2",
         "host_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"}
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
@@ -130,6 +130,10 @@ def test_validation_messages_name_the_field(api: Api) -> None:
         ({**base, "destination": {**SFTP, "host_key": SFTP["host_key"][:40]}}, "destination.host_key:"),
         ({**base, "destination": {**SFTP, "password": None}}, "destination.password: Either password"),
         ({**base, "destination": {**SFTP, "port": 70000}}, "destination.port:"),
+        ({**base, "destination": {**SFTP, "host": "10.1.2.3"}},
+         "destination.host: host 10.1.2.3 resolves to a private"),
+        ({**base, "destination": {**SFTP, "host": "[::ffff:192.168.0.9]"}},
+         "destination.host: host [::ffff:192.168.0.9]"),
         ({**base, "command_id": "nope"}, "command_id: Invalid uuid"),
         ({**base, "command_id": "00000000-0000-0000-0000-000000000001"}, "command_id: Command with id"),
         ({**base, "subscriber_user_ids": ["nope"]}, "subscriber_user_ids: Invalid uuid"),

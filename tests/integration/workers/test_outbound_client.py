@@ -3,12 +3,19 @@ on the addresses it is about to connect to, whatever the URL looked like when it
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
+from dataclasses import replace
+from datetime import UTC, datetime
 
 import pytest
 
+from api.embedded import free_port
 from shared.outbound import check_url
-from tests.servers import HttpSink
+from shared.settings import Settings
+from tests.servers import HttpSink, SftpServer
+from workers.destinations.base import Artifact, DeliveryContext, DeliveryError
+from workers.destinations.sftp import SftpDestination
 from workers.outbound import HttpClient, OutboundRefused, open_socket
 
 TIMEOUT = (2.0, 5.0)
@@ -49,3 +56,24 @@ def test_connections_are_kept_alive_and_each_new_one_is_checked(http_sink: HttpS
     with pytest.raises(OutboundRefused):
         _post(strict, f"{http_sink.url}/hook")
     assert len(http_sink.requests) == 20
+
+
+def test_sftp_to_a_private_host_is_refused_alike_for_open_and_closed_ports(base_settings: Settings,
+                                                                           sftp_server: SftpServer) -> None:
+    # Were the error to differ, SFTP destinations would be a port scanner of the internal network.
+    strict = replace(base_settings, outbound_allowlist=())
+    artifact = Artifact("text/plain", "a.txt", b"hello")
+    errors = []
+    for port in (sftp_server.port, free_port()):
+        ctx = DeliveryContext(uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), "Weekly", datetime.now(UTC), 1,
+                              {"host": "localhost", "port": port, "username": sftp_server.username,
+                               "host_key": sftp_server.host_key_line, "directory": "/"},
+                              {"password": sftp_server.password})
+        destination = SftpDestination(strict, HttpClient([]))
+        with pytest.raises(DeliveryError) as info:
+            destination.send(ctx, artifact)
+        destination.close()
+        assert info.value.permanent
+        errors.append(info.value.message.replace(str(port), "PORT"))
+    assert errors[0] == errors[1] and "private or loopback" in errors[0]
+    assert list(sftp_server.root.iterdir()) == [] and sftp_server.operations == []
