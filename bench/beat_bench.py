@@ -260,6 +260,7 @@ def punctual_env(ctx: Context, **extra: str) -> dict[str, str]:
         env["PUNCTUAL_BEAT_BATCH_SIZE"] = str(ctx.args.batch)
     if ctx.args.publish_batch:
         env["PUNCTUAL_BEAT_PUBLISH_BATCH"] = str(ctx.args.publish_batch)
+    env.update(setting.split("=", 1) for setting in ctx.args.env)
     env.update(extra)
     return env
 
@@ -609,9 +610,10 @@ def run(ctx: Context) -> None:
             record(ctx, punctual_idle(ctx, n))
     if "steady" in only:
         record(ctx, punctual_steady(ctx, a.steady_count))
-    if "e2e" in only:
+    if only & {"e2e", "delivered"}:
         for _ in range(a.repeat):
-            record(ctx, punctual_burst(ctx, 10_000, workers=2))
+            if "e2e" in only:
+                record(ctx, punctual_burst(ctx, 10_000, workers=2))
             record(ctx, punctual_burst(ctx, 10_000, delivered=True))
     if "peers" in only:
         python = ensure_peer_venv()
@@ -627,7 +629,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="10k burst, idle 10k vs 100k, no peers")
     parser.add_argument("--no-peers", action="store_true")
     parser.add_argument("--no-e2e", action="store_true")
-    parser.add_argument("--only", default="", help="comma-separated: burst,idle,steady,e2e,peers")
+    parser.add_argument("--only", default="", help="comma-separated: burst,idle,steady,e2e,peers "
+                        "(e2e is both e2e rows; delivered only the delivered one)")
     parser.add_argument("--steady-count", type=int, default=1_000_000)
     parser.add_argument("--peer-bursts", type=lambda v: [int(x) for x in v.split(",")], default=[1_000, 10_000],
                         help="burst sizes for the peers (comma-separated)")
@@ -636,6 +639,8 @@ def main() -> None:
     parser.add_argument("--steady-seconds", type=float, default=150.0, help="steady measurement window (s)")
     parser.add_argument("--repeat", type=int, default=1, help="burst repetitions (the table shows each)")
     parser.add_argument("--batch", type=int, default=0, help="PUNCTUAL_BEAT_BATCH_SIZE for our beat")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting for our beat and workers (repeatable), e.g. PUNCTUAL_RUNS_PER_MESSAGE=100")
     parser.add_argument("--publish-batch", type=int, default=0, help="PUNCTUAL_BEAT_PUBLISH_BATCH for our beat")
     args = parser.parse_args()
     admin_url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
