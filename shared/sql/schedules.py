@@ -61,7 +61,7 @@ WRITABLE_COLUMNS = frozenset({
     "run_mode", "fan_out", "destination_type", "destination", "destination_secret", "format",
     "format_options", "query_key", "max_row_limit", "override_row_limit", "filters", "alert_condition",
     "misfire_policy", "retry_max_attempts", "retry_base_delay_s", "retry_max_delay_s", "next_run_at",
-    "created_by_user_id",
+    "created_by_user_id", "done_at",
 })
 _JSON_COLUMNS = frozenset({"destination", "format_options", "filters"})
 
