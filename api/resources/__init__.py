@@ -8,6 +8,7 @@ from api.resources import (
     data_sources,
     deliveries,
     health,
+    lists,
     runs,
     schedule_actions,
     schedules,
@@ -16,4 +17,4 @@ from api.resources import (
 )
 
 BLUEPRINTS = [health.blp, schedules.blp, runs.blp, schedule_actions.blp, commands.blp, data_sources.blp,
-              users.blp, tokens.blp, cron.blp, deliveries.blp]
+              users.blp, tokens.blp, cron.blp, deliveries.blp, lists.blp]
