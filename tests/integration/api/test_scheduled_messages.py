@@ -165,3 +165,22 @@ def test_targets_users_and_lists_of_the_organization(api: Api, other_api: Api, p
         assert error(other_api.put(f"/v1/scheduled-messages/{read['id']}", body()), 404)
         assert error(other_api.delete(f"/v1/scheduled-messages/{read['id']}"), 404)
     assert other_api.get("/v1/scheduled-messages").get_json()["records"] == []
+
+
+def test_openapi_documents_the_new_routes_with_their_errors(api: Api) -> None:
+    paths = api.client.get("/v1/openapi.json").get_json()["paths"]
+    expected = {
+        ("/v1/scheduled-messages", "post"): {"200", "201", "400", "404", "409"},
+        ("/v1/scheduled-messages", "get"): {"200", "400"},
+        ("/v1/scheduled-messages/{message_id}", "get"): {"200", "400", "404"},
+        ("/v1/scheduled-messages/{message_id}", "put"): {"200", "400", "404", "409"},
+        ("/v1/scheduled-messages/{message_id}", "delete"): {"200", "400", "404", "409"},
+        ("/v1/lists", "post"): {"201", "400"},
+        ("/v1/lists/{list_id}", "patch"): {"200", "400", "404"},
+        ("/v1/lists/{list_id}/add-members", "put"): {"200", "400", "404"},
+        ("/v1/lists/{list_id}/remove-members", "put"): {"200", "400", "404"},
+        ("/v1/organization", "patch"): {"200", "400"},
+        ("/v1/schedules/{schedule_id}", "patch"): {"200", "400", "404", "409"},
+    }
+    for (path, method), codes in expected.items():
+        assert codes <= set(paths[path][method]["responses"]), (path, method)
