@@ -31,6 +31,14 @@ class BadState(PunctualError):
     """The resource is in a state that forbids the operation (maps to 409)."""
 
 
+class StateConflict(BadState):
+    """The operation needs another state than the one the resource is in; `state` names it (maps to 409)."""
+
+    def __init__(self, detail: str, state: str) -> None:
+        super().__init__(detail)
+        self.state = state
+
+
 class ConfigError(PunctualError):
     """Settings from the environment are missing or malformed (fails at start)."""
 

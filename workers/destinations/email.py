@@ -14,6 +14,7 @@ from workers.destinations.email_message import (
     attachment_part,
     build_message,
     build_wire_message,
+    is_inline,
     is_international,
 )
 from workers.outbound import HttpClient
@@ -52,7 +53,8 @@ class EmailDestination:
             message = build_message(delivery, artifact, mail_from)
             return self._with_connection(lambda c: c.send_message(message, mail_from, recipients)), \
                 str(message["Message-ID"])
-        wire = build_wire_message(delivery, artifact, mail_from, self._attachment_of(artifact))
+        attachment = None if is_inline(delivery) else self._attachment_of(artifact)
+        wire = build_wire_message(delivery, artifact, mail_from, attachment)
         return self._with_connection(lambda c: c.sendmail(mail_from, recipients, wire.data)), wire.message_id
 
     def _with_connection(self, transaction: Callable[[smtplib.SMTP], dict[str, Any]]) -> dict[str, Any]:

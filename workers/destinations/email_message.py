@@ -54,13 +54,23 @@ def is_international(mail_from: str, recipients: list[str]) -> bool:
     return not (mail_from.isascii() and all(r.isascii() for r in recipients))
 
 
+def is_inline(delivery: DeliveryContext) -> bool:
+    """Whether the artifact is the message itself (a scheduled message's text): nothing is attached (pure)."""
+    return bool(delivery.destination.get("inline"))
+
+
 def _rendered(delivery: DeliveryContext, artifact: Artifact) -> tuple[str, str]:
-    context = _context(delivery, artifact)
-    try:
-        subject = render_template(str(delivery.destination.get("subject") or DEFAULT_SUBJECT), context)
-        body = render_template(str(delivery.destination.get("body") or DEFAULT_BODY), context)
-    except TemplateFailure as exc:
-        raise DeliveryError(str(exc), permanent=True) from None
+    if is_inline(delivery):
+        # A send's text under a literal subject: no template is rendered, nothing attached.
+        subject = str(delivery.destination.get("subject_text") or delivery.schedule_name)
+        body = artifact.body.decode(errors="replace")
+    else:
+        context = _context(delivery, artifact)
+        try:
+            subject = render_template(str(delivery.destination.get("subject") or DEFAULT_SUBJECT), context)
+            body = render_template(str(delivery.destination.get("body") or DEFAULT_BODY), context)
+        except TemplateFailure as exc:
+            raise DeliveryError(str(exc), permanent=True) from None
     if not delivery.recipients:
         raise DeliveryError("email delivery has no recipients", permanent=True)
     return refuse_line_breaks("subject", subject), body
@@ -87,6 +97,8 @@ def build_message(delivery: DeliveryContext, artifact: Artifact, mail_from: str)
         for name, value in _headers(delivery, subject, mail_from):
             message[name] = value
         message.set_content(body)
+        if is_inline(delivery):
+            return message
         message.add_attachment(artifact.body, maintype=maintype or "application", subtype=subtype or "octet-stream",
                                filename=refuse_line_breaks("filename", artifact.filename))
     except (ValueError, TypeError) as exc:
@@ -118,17 +130,19 @@ class WireMessage:
 
 
 def build_wire_message(delivery: DeliveryContext, artifact: Artifact, mail_from: str,
-                       attachment: MIMEBase) -> WireMessage:
-    """The message as CRLF bytes for ASCII addresses, composed with the compat32 email classes: a fifth of the
-    modern API's CPU, which parses and refolds every header (most of an email's cost in a large fan-out);
-    raises DeliveryError (permanent) on a bad template or header."""
+                       attachment: MIMEBase | None) -> WireMessage:
+    """The message (with `attachment`, or the text alone) as CRLF bytes for ASCII addresses, composed with the
+    compat32 email classes: a fifth of the modern API's CPU, which parses and refolds every header (most of an
+    email's cost in a large fan-out); raises DeliveryError (permanent) on a bad template or header."""
     subject, body = _rendered(delivery, artifact)
-    message: Message = MIMEMultipart()
+    text = MIMEText(body, "plain", "us-ascii" if body.isascii() else "utf-8")
+    message: Message = text if attachment is None else MIMEMultipart()
     for name, value in _headers(delivery, subject, mail_from):
         # Non-ASCII subjects become RFC 2047 encoded words; the addresses are ASCII here.
         message[name] = value if value.isascii() else Header(value, "utf-8").encode()
-    message.attach(MIMEText(body, "plain", "us-ascii" if body.isascii() else "utf-8"))
-    message.attach(attachment)
+    if attachment is not None:
+        message.attach(text)
+        message.attach(attachment)
     out = io.BytesIO()
     BytesGenerator(out, mangle_from_=False).flatten(message, linesep="\r\n")
     return WireMessage(out.getvalue(), message["Message-ID"])
