@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from api.resources import (
+    campaigns,
     commands,
     cron,
     data_sources,
@@ -16,4 +17,5 @@ from api.resources import (
 )
 
 BLUEPRINTS = [health.blp, schedules.blp, runs.blp, schedule_actions.blp, commands.blp, data_sources.blp,
-              users.blp, tokens.blp, cron.blp, deliveries.blp]
+              users.blp, tokens.blp, cron.blp, deliveries.blp,
+              campaigns.blp]

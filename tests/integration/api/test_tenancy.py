@@ -45,6 +45,11 @@ def test_every_route_hides_other_organizations(api: Api, other_api: Api, pool: C
         token_id = str(conn.execute("SELECT id FROM api_tokens WHERE organization_id = %s",
                                     (api.tenant.organization_id,)).fetchone()[0])  # type: ignore[index]
     own_tokens = [t["id"] for t in other_api.get("/v1/tokens").get_json()["records"]]
+    with transaction(pool) as conn:
+        segment = str(conn.execute("INSERT INTO contact_lists (organization_id, name) VALUES (%s, 'Customers') "
+                                   "RETURNING id", (api.tenant.organization_id,)).fetchone()[0])  # type: ignore[index]
+    campaign = api.post("/v1/campaigns", {"name": "Spring", "segment_id": segment, "content": {"text": "Hi"}})
+    caid = campaign.get_json()["id"]
     before = _snapshot(pool)
 
     not_found = {
@@ -76,6 +81,16 @@ def test_every_route_hides_other_organizations(api: Api, other_api: Api, pool: C
         ("/v1/commands/<command_id>/schedules", "POST"): lambda: other_api.post(
             f"/v1/commands/{cid}/schedules", {"name": "x", "cron_expression": "* * * * *", "destination": WEBHOOK}),
     }
+    not_found.update({
+        ("/v1/campaigns/<campaign_id>", "GET"): lambda: other_api.get(f"/v1/campaigns/{caid}"),
+        ("/v1/campaigns/<campaign_id>", "PATCH"): lambda: other_api.patch(f"/v1/campaigns/{caid}", {"name": "x"}),
+        ("/v1/campaigns/<campaign_id>", "DELETE"): lambda: other_api.delete(f"/v1/campaigns/{caid}"),
+        ("/v1/campaigns/<campaign_id>/schedule", "POST"):
+            lambda: other_api.post(f"/v1/campaigns/{caid}/schedule", {"scheduled_at": "2099-01-01T09:00:00Z"}),
+        ("/v1/campaigns/<campaign_id>/cancel", "POST"): lambda: other_api.post(f"/v1/campaigns/{caid}/cancel"),
+        ("/v1/campaigns", "POST"): lambda: other_api.post(
+            "/v1/campaigns", {"name": "x", "segment_id": segment, "content": {"text": "Hi"}}),
+    })
     for route, call in not_found.items():
         detail = error(call(), 404)
         assert detail.endswith("does not exist"), route
@@ -100,6 +115,7 @@ def test_every_route_hides_other_organizations(api: Api, other_api: Api, pool: C
         ("/v1/users", "GET"): lambda: other_api.get("/v1/users"),
         ("/v1/user-attributes", "GET"): lambda: other_api.get("/v1/user-attributes"),
         ("/v1/data-sources", "GET"): lambda: other_api.get("/v1/data-sources"),
+        ("/v1/campaigns", "GET"): lambda: other_api.get("/v1/campaigns"),
     }
     for route, call in listings.items():
         response = call()
