@@ -48,3 +48,17 @@ def next_status(status: CampaignStatus, action: CampaignAction) -> CampaignStatu
     if status not in sources:
         raise PreconditionFailed(refusal_detail(status, action))
     return target
+
+
+def shown_status(stored: CampaignStatus, send_status: str | None) -> CampaignStatus:
+    """The status the API reports: the stored one, or, for a scheduled campaign, how far its send has got.
+
+    `send_status` is the state of the campaign's send (scheduled, sending, sent or failed; None for no send).
+    A send that failed has ended too: every delivery ended, none delivered, and that is a sent campaign
+    whose deliveries say why.
+    """
+    if stored is not CampaignStatus.SCHEDULED or send_status in (None, "scheduled"):
+        return stored
+    if send_status == "sending":
+        return CampaignStatus.SENDING
+    return CampaignStatus.SENT

@@ -42,3 +42,16 @@ def test_only_decided_states_are_stored_and_terminal_states_allow_nothing() -> N
     assert set(CAMPAIGN_STORED) == {S.DRAFT, S.SCHEDULED, S.CANCELLED}
     for terminal in (S.SENT, S.CANCELLED):
         assert all(terminal not in allowed_from(action) for action in A)
+
+
+def test_a_scheduled_campaign_shows_how_far_its_send_has_got() -> None:
+    from shared.campaign_states import shown_status
+
+    assert shown_status(S.SCHEDULED, "scheduled") == S.SCHEDULED
+    assert shown_status(S.SCHEDULED, None) == S.SCHEDULED
+    assert shown_status(S.SCHEDULED, "sending") == S.SENDING
+    assert shown_status(S.SCHEDULED, "sent") == S.SENT
+    assert shown_status(S.SCHEDULED, "failed") == S.SENT
+    # What the API decided stands: a draft has no send, a cancelled one's send never fires.
+    assert shown_status(S.DRAFT, None) == S.DRAFT
+    assert shown_status(S.CANCELLED, "scheduled") == S.CANCELLED
