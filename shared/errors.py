@@ -35,6 +35,14 @@ class PreconditionFailed(PunctualError):
     """The resource is not in the state the operation starts from, e.g. scheduling a sent campaign (maps to 412)."""
 
 
+class StateConflict(BadState):
+    """The operation needs another state than the one the resource is in; `state` names it (maps to 409)."""
+
+    def __init__(self, detail: str, state: str) -> None:
+        super().__init__(detail)
+        self.state = state
+
+
 class ConfigError(PunctualError):
     """Settings from the environment are missing or malformed (fails at start)."""
 

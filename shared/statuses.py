@@ -45,6 +45,15 @@ class AttemptOutcome(StrEnum):
     INTERRUPTED = "interrupted"  # its worker died mid-send; another attempt followed
 
 
+class SendStatus(StrEnum):
+    """A scheduled message's (or a campaign's send's) state, derived from its hidden schedule and its run."""
+    SCHEDULED = "scheduled"  # waiting for its slot; editable and cancellable
+    SENDING = "sending"      # beat fired it: its run has not finished
+    SENT = "sent"            # its run finished and delivered (to every recipient, or to some)
+    FAILED = "failed"        # its run finished and delivered nothing (failed, or no recipients)
+    CANCELLED = "cancelled"  # cancelled before its slot; never sent
+
+
 def sql_in(values: Iterable[StrEnum]) -> str:
     """The values as an SQL list for `IN (...)` (pure; the values are our own constants, never input)."""
     return ", ".join(f"'{value.value}'" for value in values)

@@ -9,6 +9,7 @@ from api.resources import (
     data_sources,
     deliveries,
     health,
+    lists,
     runs,
     schedule_actions,
     schedules,
@@ -17,5 +18,4 @@ from api.resources import (
 )
 
 BLUEPRINTS = [health.blp, schedules.blp, runs.blp, schedule_actions.blp, commands.blp, data_sources.blp,
-              users.blp, tokens.blp, cron.blp, deliveries.blp,
-              campaigns.blp]
+              users.blp, tokens.blp, cron.blp, deliveries.blp, lists.blp, campaigns.blp]

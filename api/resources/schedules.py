@@ -66,9 +66,10 @@ class ScheduleById(MethodView):
 
     @blp.arguments(ScheduleUpdate)
     @blp.response(200, ScheduleOut)
-    @error_responses(blp, 400, 401, 404, 429)
+    @error_responses(blp, 400, 401, 404, 409, 429)
     def patch(self, data: dict[str, Any], schedule_id: str) -> listing.ScheduleView:
-        """Change some fields; a new cron, execute_at or timezone recomputes next_run_time."""
+        """Change some fields; a new cron, execute_at or timezone recomputes next_run_time (409 for a one-shot
+        that already fired: it cannot be re-armed)."""
         sid = parse_uuid(schedule_id, "schedule_id")
         data = owner_from_caller(data, current_user_id(), creating=False)
         with transaction(get_pool()) as conn:

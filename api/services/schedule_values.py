@@ -12,7 +12,7 @@ import psycopg
 from shared.command_rules import result_keys
 from shared.cron import SlotRules, next_fire_time, validate_execute_at, validate_schedule, validate_timezone
 from shared.crypto import decrypt_secret, encrypt_secret
-from shared.errors import InvalidInput
+from shared.errors import BadState, InvalidInput
 from shared.outbound import check_url
 from shared.schedule_rules import (
     check_filters,
@@ -155,6 +155,19 @@ def _timing_update(current: schedule_sql.Schedule, data: dict[str, Any], now: da
     return {}
 
 
+def check_not_rearmed(current: schedule_sql.Schedule, data: Mapping[str, Any]) -> None:
+    """A one-shot that already fired keeps its one slot; raises BadState (409) naming its state when the body
+    would give it another (a new execute_at, or a cron expression)."""
+    if current.kind != "one_shot" or current.done_at is None:
+        return
+    if data.get("execute_at") is None and data.get("cron_expression") is None:
+        return
+    fired = (current.last_run_at or current.execute_at or current.done_at).isoformat()
+    field = "execute_at" if data.get("execute_at") is not None else "cron_expression"
+    raise BadState(f"{field}: Schedule is a one-shot that already fired (slot {fired}); it cannot be re-armed. "
+                   "Create a new schedule")
+
+
 def update_values(settings: Settings, conn: psycopg.Connection, current: schedule_sql.Schedule,
                   data: dict[str, Any], now: datetime) -> dict[str, Any]:
     """Changed column values for a PATCH; next_run_at is recomputed when timing changes."""
@@ -162,7 +175,11 @@ def update_values(settings: Settings, conn: psycopg.Connection, current: schedul
     for key in ("name", "enabled", "run_mode", "fan_out", "misfire_policy"):
         if key in values and values[key] is None:
             raise InvalidInput(f"{key}: Field may not be null.")
+    check_not_rearmed(current, data)
     values.update(_timing_update(current, data, now, settings.send_slots))
+    if values.get("next_run_at") is not None:
+        # A new slot (a cron that had run out, given a new expression) is a schedule that may fire again.
+        values["done_at"] = None
     if "destination" in data:
         stored = decrypt_secret(settings.secret_key, schedule_sql.get_destination_secret(
             conn, current.organization_id, current.id))

@@ -59,6 +59,43 @@ def get_organization(conn: psycopg.Connection, organization_id: UUID) -> Organiz
         return cur.fetchone()
 
 
+@dataclass(frozen=True)
+class MessageGateway:
+    """Where an organization's messages to phone numbers go: a signed webhook (the secret encrypted)."""
+    organization_id: UUID
+    url: str
+    secret: bytes | None
+
+
+def get_message_gateway(conn: psycopg.Connection, organization_id: UUID) -> MessageGateway | None:
+    """The organization's message gateway, or None when it has none."""
+    row = conn.execute("SELECT message_gateway_url, message_gateway_secret FROM organizations WHERE id = %s",
+                       (organization_id,)).fetchone()
+    if row is None or row[0] is None:
+        return None
+    return MessageGateway(organization_id, row[0], bytes(row[1]) if row[1] is not None else None)
+
+
+def get_message_gateways(conn: psycopg.Connection, organization_ids: list[UUID]) -> dict[UUID, MessageGateway]:
+    """The message gateways of these organizations (workers: a batch of deliveries), by organization."""
+    rows = conn.execute(
+        """SELECT id, message_gateway_url, message_gateway_secret FROM organizations
+           WHERE id = ANY(%s) AND message_gateway_url IS NOT NULL""",
+        (organization_ids,),
+    ).fetchall()
+    return {r[0]: MessageGateway(r[0], r[1], bytes(r[2]) if r[2] is not None else None) for r in rows}
+
+
+def set_message_gateway(conn: psycopg.Connection, organization_id: UUID, url: str | None,
+                        secret: bytes | None) -> None:
+    """Set (or, with None, remove) the organization's message gateway; the secret comes encrypted."""
+    conn.execute(
+        """UPDATE organizations SET message_gateway_url = %s, message_gateway_secret = %s, updated_at = now()
+           WHERE id = %s""",
+        (url, secret, organization_id),
+    )
+
+
 def lock_organization(conn: psycopg.Connection, organization_id: UUID) -> None:
     """Hold the organization's row until the transaction ends, so quota checks of one organization run
     one at a time (two creates at the limit cannot both count below it)."""

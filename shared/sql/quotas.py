@@ -9,8 +9,9 @@ import psycopg
 
 
 def count_live_schedules(conn: psycopg.Connection, organization_id: UUID) -> int:
-    """How many schedules the organization has that are not deleted."""
-    row = conn.execute("SELECT count(*) FROM schedules WHERE organization_id = %s AND deleted_at IS NULL",
+    """How many schedules the organization has that are not deleted (its hidden sends are not counted)."""
+    row = conn.execute("SELECT count(*) FROM schedules WHERE organization_id = %s AND deleted_at IS NULL "
+                       "AND owner IS NULL",
                        (organization_id,)).fetchone()
     assert row is not None
     return int(row[0])

@@ -60,7 +60,7 @@ def get_schedule_view(conn: psycopg.Connection, organization_id: UUID, schedule_
     with conn.cursor(row_factory=class_row(ScheduleView)) as cur:
         cur.execute(
             f"""SELECT {_VIEW_COLUMNS} FROM schedules s
-                WHERE s.id = %s AND s.organization_id = %s AND s.deleted_at IS NULL""",
+                WHERE s.id = %s AND s.organization_id = %s AND s.deleted_at IS NULL AND s.owner IS NULL""",
             (schedule_id, organization_id),
         )
         return cur.fetchone()
@@ -71,7 +71,7 @@ def _escape_like(text: str) -> str:
 
 
 def _where(organization_id: UUID, query: ScheduleQuery) -> tuple[list[str], list[Any]]:
-    where = ["s.organization_id = %s", "s.deleted_at IS NULL"]
+    where = ["s.organization_id = %s", "s.deleted_at IS NULL", "s.owner IS NULL"]
     params: list[Any] = [organization_id]
     for column, value in (("s.last_status", query.status), ("s.destination_type", query.destination),
                           ("s.run_mode", query.run_mode), ("s.enabled", query.enabled),

@@ -52,8 +52,15 @@ class Schedule:
     created_by_user_id: UUID | None
     created_at: datetime
     updated_at: datetime
+    # A hidden send's owner ('message', 'campaign'), content and target (shared/sql/sends.py); NULL for users'.
+    owner: str | None
+    send_content: dict[str, Any] | None
+    send_target: dict[str, Any] | None
 
 
+# Users' schedules: the only ones the schedules routes, listings and quota see. A hidden send's schedule is
+# reached through its owner (shared/sql/sends.py), and is a 404 on every schedules route.
+USERS_ONLY = "owner IS NULL"
 SCHEDULE_COLUMNS = ", ".join(f.name for f in fields(Schedule))
 # Columns a caller may set on insert/update; everything else is owned by beat and workers.
 WRITABLE_COLUMNS = frozenset({
@@ -61,7 +68,7 @@ WRITABLE_COLUMNS = frozenset({
     "run_mode", "fan_out", "destination_type", "destination", "destination_secret", "format",
     "format_options", "query_key", "max_row_limit", "override_row_limit", "filters", "alert_condition",
     "misfire_policy", "retry_max_attempts", "retry_base_delay_s", "retry_max_delay_s", "next_run_at",
-    "created_by_user_id",
+    "created_by_user_id", "done_at",
 })
 _JSON_COLUMNS = frozenset({"destination", "format_options", "filters"})
 
@@ -99,7 +106,7 @@ def update_schedule(conn: psycopg.Connection, organization_id: UUID, schedule_id
     with conn.cursor(row_factory=class_row(Schedule)) as cur:
         cur.execute(
             f"""UPDATE schedules SET {assignments}{', ' if assignments else ''}updated_at = now()
-                WHERE id = %s AND organization_id = %s AND deleted_at IS NULL
+                WHERE id = %s AND organization_id = %s AND deleted_at IS NULL AND {USERS_ONLY}
                 RETURNING {SCHEDULE_COLUMNS}""",
             params,
         )
@@ -113,7 +120,7 @@ def get_schedule(conn: psycopg.Connection, organization_id: UUID, schedule_id: U
     with conn.cursor(row_factory=class_row(Schedule)) as cur:
         cur.execute(
             f"""SELECT {SCHEDULE_COLUMNS} FROM schedules
-                WHERE id = %s AND organization_id = %s AND deleted_at IS NULL{lock}""",
+                WHERE id = %s AND organization_id = %s AND deleted_at IS NULL AND {USERS_ONLY}{lock}""",
             (schedule_id, organization_id),
         )
         return cur.fetchone()
@@ -123,7 +130,7 @@ def soft_delete_schedule(conn: psycopg.Connection, organization_id: UUID, schedu
     """Mark a schedule deleted (its runs stay on record); return whether one was deleted."""
     cur = conn.execute(
         """UPDATE schedules SET deleted_at = now(), next_run_at = NULL, updated_at = now()
-           WHERE id = %s AND organization_id = %s AND deleted_at IS NULL""",
+           WHERE id = %s AND organization_id = %s AND deleted_at IS NULL AND owner IS NULL""",
         (schedule_id, organization_id),
     )
     return cur.rowcount == 1
@@ -171,7 +178,7 @@ def pause_schedule(conn: psycopg.Connection, organization_id: UUID, schedule_id:
     """Mark a live schedule paused now (beat's due index leaves paused rows out)."""
     conn.execute(
         """UPDATE schedules SET paused_at = now(), updated_at = now()
-           WHERE id = %s AND organization_id = %s AND deleted_at IS NULL""",
+           WHERE id = %s AND organization_id = %s AND deleted_at IS NULL AND owner IS NULL""",
         (schedule_id, organization_id),
     )
 
@@ -181,7 +188,7 @@ def resume_schedule(conn: psycopg.Connection, organization_id: UUID, schedule_id
     """Clear a schedule's pause and set its next slot (computed from now, so no missed burst)."""
     conn.execute(
         """UPDATE schedules SET paused_at = NULL, next_run_at = %s, updated_at = now()
-           WHERE id = %s AND organization_id = %s AND deleted_at IS NULL""",
+           WHERE id = %s AND organization_id = %s AND deleted_at IS NULL AND owner IS NULL""",
         (next_run_at, schedule_id, organization_id),
     )
 
@@ -198,7 +205,7 @@ def clear_system_disabled(conn: psycopg.Connection, organization_id: UUID, sched
     conn.execute(
         """UPDATE schedules SET system_disabled_at = NULL, system_disabled_reason = NULL, consecutive_failures = 0,
                                 updated_at = now()
-           WHERE id = %s AND organization_id = %s AND deleted_at IS NULL""",
+           WHERE id = %s AND organization_id = %s AND deleted_at IS NULL AND owner IS NULL""",
         (schedule_id, organization_id),
     )
 

@@ -45,9 +45,9 @@ def test_every_route_hides_other_organizations(api: Api, other_api: Api, pool: C
         token_id = str(conn.execute("SELECT id FROM api_tokens WHERE organization_id = %s",
                                     (api.tenant.organization_id,)).fetchone()[0])  # type: ignore[index]
     own_tokens = [t["id"] for t in other_api.get("/v1/tokens").get_json()["records"]]
-    with transaction(pool) as conn:
-        segment = str(conn.execute("INSERT INTO contact_lists (organization_id, name) VALUES (%s, 'Customers') "
-                                   "RETURNING id", (api.tenant.organization_id,)).fetchone()[0])  # type: ignore[index]
+    lid = api.post("/v1/lists", {"name": "Customers"}).get_json()["id"]
+    api.put(f"/v1/lists/{lid}/add-members", {"user_ids": [member]})
+    segment = lid
     campaign = api.post("/v1/campaigns", {"name": "Spring", "segment_id": segment, "content": {"text": "Hi"}})
     caid = campaign.get_json()["id"]
     before = _snapshot(pool)
@@ -80,6 +80,13 @@ def test_every_route_hides_other_organizations(api: Api, other_api: Api, pool: C
         ("/v1/tokens/<token_id>", "DELETE"): lambda: other_api.delete(f"/v1/tokens/{token_id}"),
         ("/v1/commands/<command_id>/schedules", "POST"): lambda: other_api.post(
             f"/v1/commands/{cid}/schedules", {"name": "x", "cron_expression": "* * * * *", "destination": WEBHOOK}),
+        ("/v1/lists/<list_id>", "GET"): lambda: other_api.get(f"/v1/lists/{lid}"),
+        ("/v1/lists/<list_id>", "PATCH"): lambda: other_api.patch(f"/v1/lists/{lid}", {"name": "x"}),
+        ("/v1/lists/<list_id>", "DELETE"): lambda: other_api.delete(f"/v1/lists/{lid}"),
+        ("/v1/lists/<list_id>/add-members", "PUT"):
+            lambda: other_api.put(f"/v1/lists/{lid}/add-members", {"emails": ["x@example.com"]}),
+        ("/v1/lists/<list_id>/remove-members", "PUT"):
+            lambda: other_api.put(f"/v1/lists/{lid}/remove-members", {"user_ids": [member]}),
     }
     not_found.update({
         ("/v1/campaigns/<campaign_id>", "GET"): lambda: other_api.get(f"/v1/campaigns/{caid}"),
@@ -116,6 +123,7 @@ def test_every_route_hides_other_organizations(api: Api, other_api: Api, pool: C
         ("/v1/user-attributes", "GET"): lambda: other_api.get("/v1/user-attributes"),
         ("/v1/data-sources", "GET"): lambda: other_api.get("/v1/data-sources"),
         ("/v1/campaigns", "GET"): lambda: other_api.get("/v1/campaigns"),
+        ("/v1/lists", "GET"): lambda: other_api.get("/v1/lists"),
     }
     for route, call in listings.items():
         response = call()
@@ -131,7 +139,7 @@ def test_every_route_hides_other_organizations(api: Api, other_api: Api, pool: C
     # Creation routes act only inside the caller's organization (checked by the snapshot below).
     creating = {("/v1/schedules", "POST"), ("/v1/commands", "POST"), ("/v1/users/email-only", "POST"),
                 ("/v1/users/email-only/bulk", "POST"), ("/v1/user-attributes", "POST"), ("/v1/cron/preview", "GET"),
-                ("/v1/data-sources", "POST"), ("/v1/users", "POST")}
+                ("/v1/data-sources", "POST"), ("/v1/users", "POST"), ("/v1/lists", "POST")}
     walked = set(not_found) | set(listings) | creating | system
     assert _routes(flask_app) - walked == set(), "a route is not covered by the tenancy walk"
     assert _snapshot(pool) == before
