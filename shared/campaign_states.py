@@ -13,7 +13,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from shared.errors import PreconditionFailed
-from shared.statuses import CampaignStatus
+from shared.statuses import CampaignStatus, SendStatus
 
 
 class CampaignAction(StrEnum):
@@ -53,12 +53,12 @@ def next_status(status: CampaignStatus, action: CampaignAction) -> CampaignStatu
 def shown_status(stored: CampaignStatus, send_status: str | None) -> CampaignStatus:
     """The status the API reports: the stored one, or, for a scheduled campaign, how far its send has got.
 
-    `send_status` is the state of the campaign's send (scheduled, sending, sent or failed; None for no send).
-    A send that failed has ended too: every delivery ended, none delivered, and that is a sent campaign
-    whose deliveries say why.
+    `send_status` is a SendStatus of the campaign's send (None: it has none). A failed send has ended too
+    (its run finished having delivered nothing, e.g. an empty segment): every delivery has ended, so the
+    campaign is sent, and its delivery counts say what came of it.
     """
-    if stored is not CampaignStatus.SCHEDULED or send_status in (None, "scheduled"):
+    if stored is not CampaignStatus.SCHEDULED or send_status in (None, SendStatus.SCHEDULED, SendStatus.CANCELLED):
         return stored
-    if send_status == "sending":
+    if send_status == SendStatus.SENDING:
         return CampaignStatus.SENDING
     return CampaignStatus.SENT

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, fields, validate
 
 from api.schemas.common import PageArgs, PageInfo, TenantBody, uuid_field
 
@@ -12,22 +12,21 @@ STATES_DOC = ("draft (editable) -> scheduled (POST .../schedule) -> sending (bea
               "(every delivery ended); draft or scheduled -> cancelled (POST .../cancel)")
 
 
-class CampaignContent(Schema):
-    """What each member of the segment receives: a text, or a template rendered with variables."""
+CONTENT_DOC = ("What each member of the segment receives by email: `text`, or `template` (Jinja2) with `variables`; "
+               "optional `subject` (default: the campaign's name) and `attachments` (up to 10 http(s) URLs, "
+               "listed under the text)")
 
-    subject = fields.String(validate=validate.Length(min=1, max=998), metadata={
-        "description": "Email subject (default: the campaign's name)"})
-    text = fields.String(validate=validate.Length(min=1, max=100_000))
-    template = fields.String(validate=validate.Length(min=1, max=100_000), metadata={
-        "description": "Jinja2 text rendered with `variables`"})
-    variables = fields.Dict(keys=fields.String(), values=fields.Raw(allow_none=True))
 
-    @validates_schema
-    def _one_body(self, data: dict[str, Any], **_: Any) -> None:
-        if ("text" in data) == ("template" in data):
-            raise ValidationError("Give exactly one of text or template", "text")
-        if "variables" in data and "template" not in data:
-            raise ValidationError("Only a template takes variables", "variables")
+def content_field(**kwargs: Any) -> fields.Dict:
+    """The content, checked by shared/sends.py (parse_content) as a scheduled message's is."""
+    return fields.Dict(keys=fields.String(), values=fields.Raw(allow_none=True),
+                       metadata={"description": CONTENT_DOC}, **kwargs)
+
+
+class Deliveries(Schema):
+    total = fields.Integer(required=True)
+    delivered = fields.Integer(required=True)
+    failed = fields.Integer(required=True)
 
 
 class CampaignCreate(TenantBody):
@@ -35,7 +34,7 @@ class CampaignCreate(TenantBody):
     description = fields.String(load_default="", validate=validate.Length(max=5000))
     segment_id = uuid_field(required=True, metadata={"description": "The contact list it is sent to (404 if the "
                                                                      "organization has no such list)"})
-    content = fields.Nested(CampaignContent, required=True)
+    content = content_field(required=True)
 
 
 class CampaignUpdate(TenantBody):
@@ -44,7 +43,7 @@ class CampaignUpdate(TenantBody):
     name = fields.String(validate=validate.Length(min=1, max=255))
     description = fields.String(validate=validate.Length(max=5000))
     segment_id = uuid_field()
-    content = fields.Nested(CampaignContent)
+    content = content_field()
 
 
 class CampaignSchedule(TenantBody):
@@ -71,6 +70,8 @@ class CampaignOut(Schema):
         "description": "The member user whose token created it (null for an organization-wide token)"})
     created_at = fields.DateTime(required=True)
     updated_at = fields.DateTime(required=True)
+    deliveries = fields.Nested(Deliveries, required=True, metadata={
+        "description": "Of its send, once fired: every recipient's delivery, those delivered and those failed"})
 
 
 class CampaignPage(Schema):

@@ -157,9 +157,3 @@ def count_by_segment(conn: psycopg.Connection, organization_id: UUID, segment_id
     assert row is not None
     return int(row[0])
 
-
-def segment_exists(conn: psycopg.Connection, organization_id: UUID, segment_id: UUID) -> bool:
-    """Whether the organization has this contact list."""
-    row = conn.execute("SELECT 1 FROM contact_lists WHERE id = %s AND organization_id = %s",
-                       (segment_id, organization_id)).fetchone()
-    return row is not None

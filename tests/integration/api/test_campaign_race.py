@@ -62,7 +62,23 @@ def _create(session: requests.Session, base: str, tenant: Tenant, segment: str) 
     return str(response.json()["id"])
 
 
-def test_concurrent_requests_on_one_campaign_take_turns(served: tuple[str, Tenant, str]) -> None:
+def _sends_agree(pool: ConnectionPool) -> None:
+    """One send per scheduled campaign, never an orphan, and a cancelled campaign's send never fires."""
+    with transaction(pool) as conn:
+        sends = conn.execute("SELECT count(*) FROM schedules WHERE owner = 'campaign'").fetchone()
+        linked = conn.execute("SELECT count(*) FROM campaigns WHERE schedule_id IS NOT NULL").fetchone()
+        armed_but_cancelled = conn.execute(
+            """SELECT count(*) FROM campaigns c JOIN schedules s ON s.id = c.schedule_id
+               WHERE c.status = 'cancelled' AND (s.cancelled_at IS NULL OR s.next_run_at IS NOT NULL)""").fetchone()
+        scheduled_unarmed = conn.execute(
+            """SELECT count(*) FROM campaigns c LEFT JOIN schedules s ON s.id = c.schedule_id
+               WHERE c.status = 'scheduled' AND (s.id IS NULL OR s.cancelled_at IS NOT NULL)""").fetchone()
+    assert sends == linked and armed_but_cancelled == (0,) and scheduled_unarmed == (0,), \
+        (sends, linked, armed_but_cancelled, scheduled_unarmed)
+
+
+def test_concurrent_requests_on_one_campaign_take_turns(served: tuple[str, Tenant, str],
+                                                        pool: ConnectionPool) -> None:
     base, tenant, segment = served
     session = requests.Session()
     orders: Counter[str] = Counter()
@@ -88,6 +104,8 @@ def test_concurrent_requests_on_one_campaign_take_turns(served: tuple[str, Tenan
             assert results["schedule"] == (412, "Campaign is cancelled; cannot schedule"), results
             assert final["scheduled_at"] is None
     assert sum(orders.values()) == ROUNDS
+    _sends_agree(pool)
+    print(f"schedule against cancel, {ROUNDS} rounds: {dict(orders)}")
 
 
 def _blocked_on_lock(pool: ConnectionPool) -> bool:
@@ -142,3 +160,4 @@ def test_a_transition_waits_for_the_one_holding_the_row(pool: ConnectionPool, se
     after_cancel = _hold_then_run(pool, settings, cancel(cid), schedule(cid))
     assert isinstance(after_cancel, PreconditionFailed)
     assert after_cancel.detail == "Campaign is cancelled; cannot schedule"
+    _sends_agree(pool)

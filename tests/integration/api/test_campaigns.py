@@ -13,16 +13,27 @@ from tests.integration.api.conftest import Api, error, insert_member
 
 MISSING = "00000000-0000-0000-0000-0000000000cc"
 CONTENT = {"subject": "Spring sale", "text": "Everything is 20% off."}
+STORED = {**CONTENT, "attachments": []}
 FIELDS = {"id", "organization_id", "name", "description", "segment_id", "content", "status", "scheduled_at",
-          "published_at", "sent_at", "cancelled_at", "created_by", "created_at", "updated_at"}
+          "published_at", "sent_at", "cancelled_at", "created_by", "created_at", "updated_at", "deliveries"}
 
 
 def insert_list(pool: ConnectionPool, organization_id: str, name: str = "Customers") -> str:
+    """A contact list, straight into the database (for the processes' tests, whose API is another process)."""
     with transaction(pool) as conn:
         row = conn.execute("INSERT INTO contact_lists (organization_id, name) VALUES (%s, %s) RETURNING id",
                            (organization_id, name)).fetchone()
     assert row is not None
     return str(row[0])
+
+
+def create_list(api: Api, name: str = "Customers", emails: list[str] | None = None) -> str:
+    response = api.post("/v1/lists", {"name": name})
+    assert response.status_code == 201, response.get_json()
+    lid = str(response.get_json()["id"])
+    if emails:
+        assert api.put(f"/v1/lists/{lid}/add-members", {"emails": emails}).status_code == 200
+    return lid
 
 
 def next_slot(minutes_ahead: int = 30) -> str:
@@ -33,8 +44,8 @@ def next_slot(minutes_ahead: int = 30) -> str:
 
 
 @pytest.fixture()
-def segment(api: Api, pool: ConnectionPool) -> str:
-    return insert_list(pool, api.tenant.organization_id)
+def segment(api: Api) -> str:
+    return create_list(api, emails=["ada@example.com", "grace@example.com"])
 
 
 def create(api: Api, segment: str, **fields: Any) -> dict[str, Any]:
@@ -52,7 +63,8 @@ def test_create_read_and_list_a_draft(api: Api, segment: str) -> None:
     campaign = create(api, segment, description="Twenty percent off")
     assert set(campaign) == FIELDS
     assert campaign["status"] == "draft" and campaign["segment_id"] == segment
-    assert campaign["description"] == "Twenty percent off" and campaign["content"] == CONTENT
+    assert campaign["description"] == "Twenty percent off" and campaign["content"] == STORED
+    assert campaign["deliveries"] == {"total": 0, "delivered": 0, "failed": 0}
     assert campaign["scheduled_at"] is campaign["published_at"] is campaign["sent_at"] is None
     assert campaign["cancelled_at"] is None and campaign["created_by"] is None  # an organization-wide token
     assert api.get(f"/v1/campaigns/{campaign['id']}").get_json() == campaign
@@ -88,7 +100,9 @@ def test_campaigns_are_paged_oldest_first(api: Api, segment: str) -> None:
 
 def test_bad_input_names_the_field_and_writes_nothing(api: Api, other_api: Api, pool: ConnectionPool,
                                                       segment: str) -> None:
-    theirs = insert_list(pool, other_api.tenant.organization_id, "Theirs")
+    theirs = create_list(other_api, "Theirs")
+    deleted = create_list(api, "Gone")
+    assert api.delete(f"/v1/lists/{deleted}").status_code == 204
     body = {"name": "Spring", "segment_id": segment, "content": CONTENT}
     cases: list[tuple[dict[str, Any], int, str]] = [
         ({**body, "name": ""}, 400, "name: Length must be between 1 and 255."),
@@ -98,22 +112,26 @@ def test_bad_input_names_the_field_and_writes_nothing(api: Api, other_api: Api, 
         ({k: v for k, v in body.items() if k != "content"}, 400, "content: Missing data for required field."),
         ({**body, "content": {"subject": "s"}}, 400, "content.text: Give exactly one of text or template"),
         ({**body, "content": {"text": "a", "template": "b"}}, 400, "content.text: Give exactly one of text or"),
-        ({**body, "content": {"text": "a", "variables": {}}}, 400, "content.variables: Only a template takes"),
+        ({**body, "content": {"text": "a", "variables": {}}}, 400, "content.variables: Only with a template"),
+        ({**body, "content": {"template": "{% if %}"}}, 400, "content.template: Template syntax error"),
+        ({**body, "content": {"text": "a", "attachments": ["ftp://x"]}}, 400, "content.attachments: Each must"),
+        ({**body, "content": "hello"}, 400, "content: Not a valid mapping type."),
         ({**body, "content": {"text": "a", "colour": "red"}}, 400, "content.colour: Unknown field."),
         ({**body, "status": "sent"}, 400, "status: Unknown field."),
         ({**body, "segment_id": MISSING}, 404, f"Contact list with id {MISSING} does not exist"),
         ({**body, "segment_id": theirs}, 404, f"Contact list with id {theirs} does not exist"),
+        ({**body, "segment_id": deleted}, 404, f"Contact list with id {deleted} does not exist"),
     ]
     for case, status, expected in cases:
         assert error(api.post("/v1/campaigns", case), status).startswith(expected), case
     assert count_rows(pool) == 0
 
 
-def test_a_draft_is_edited_and_deleted(api: Api, pool: ConnectionPool, segment: str) -> None:
+def test_a_draft_is_edited_and_deleted(api: Api, segment: str) -> None:
     campaign = create(api, segment)
     cid = campaign["id"]
-    other_segment = insert_list(pool, api.tenant.organization_id, "VIPs")
-    template = {"template": "Hi {{ name }}", "variables": {"name": "there"}}
+    other_segment = create_list(api, "VIPs")
+    template = {"template": "Hi {{ name }}", "variables": {"name": "there"}, "attachments": []}
     edited = api.patch(f"/v1/campaigns/{cid}", {"name": "Summer", "segment_id": other_segment,
                                                 "content": template}).get_json()
     assert (edited["name"], edited["segment_id"], edited["content"]) == ("Summer", other_segment, template)
@@ -212,3 +230,71 @@ def test_openapi_documents_every_campaign_route_with_its_errors(api: Api) -> Non
         assert responses.get("412", {}).get("content", {"application/json": 1})["application/json"]
     assert "cannot schedule" in paths["/v1/campaigns/{campaign_id}/schedule"]["post"]["responses"]["412"][
         "description"]
+
+
+def _send_row(pool: ConnectionPool, campaign_id: str) -> tuple[Any, ...]:
+    with transaction(pool) as conn:
+        row = conn.execute(
+            """SELECT s.id, s.owner, s.send_target, s.execute_at, s.next_run_at, s.cancelled_at, s.send_content
+               FROM campaigns c JOIN schedules s ON s.id = c.schedule_id WHERE c.id = %s""", (campaign_id,)).fetchone()
+    assert row is not None
+    return tuple(row)
+
+
+def _fire(pool: ConnectionPool, campaign_id: str, status: str, **counts: int) -> None:
+    """What beat and the workers write when the send fires (status running) and ends (complete, failed)."""
+    schedule_id, *_ = _send_row(pool, campaign_id)
+    with transaction(pool) as conn:
+        conn.execute(
+            """INSERT INTO runs (organization_id, schedule_id, scheduled_for, trigger, status, published_at)
+               SELECT organization_id, id, execute_at, 'one_shot', 'running', now() FROM schedules WHERE id = %s
+               ON CONFLICT (schedule_id, scheduled_for) DO NOTHING""", (schedule_id,))
+        conn.execute(
+            """UPDATE runs SET status = %s, finished_at = CASE WHEN %s <> 'running' THEN now() END,
+                              deliveries_total = %s, deliveries_delivered = %s, deliveries_failed = %s
+               WHERE schedule_id = %s""",
+            (status, status, counts.get("total", 0), counts.get("delivered", 0), counts.get("failed", 0),
+             schedule_id))
+
+
+def test_scheduling_arms_a_hidden_send_to_the_segment_and_cancel_disarms_it(api: Api, pool: ConnectionPool,
+                                                                             segment: str) -> None:
+    cid = create(api, segment)["id"]
+    slot = next_slot()
+    api.post(f"/v1/campaigns/{cid}/schedule", {"scheduled_at": slot})
+    _, owner, target, execute_at, next_run_at, cancelled_at, content = _send_row(pool, cid)
+    assert (owner, target, content) == ("campaign", {"list_id": segment}, STORED)
+    assert execute_at == next_run_at == datetime.fromisoformat(slot) and cancelled_at is None
+    assert api.get("/v1/schedules").get_json()["records"] == []  # a campaign's send is not a user's schedule
+    api.post(f"/v1/campaigns/{cid}/cancel")
+    *_, next_run_at, cancelled_at, _ = _send_row(pool, cid)
+    assert next_run_at is None and cancelled_at is not None
+
+
+def test_a_fired_campaign_is_sending_then_sent_and_refuses_every_transition(api: Api, pool: ConnectionPool,
+                                                                            segment: str) -> None:
+    cid = create(api, segment)["id"]
+    api.post(f"/v1/campaigns/{cid}/schedule", {"scheduled_at": next_slot()})
+    _fire(pool, cid, "running", total=2)
+    sending = api.get(f"/v1/campaigns/{cid}").get_json()
+    assert sending["status"] == "sending" and sending["published_at"] and sending["sent_at"] is None
+    for response, action in ((api.post(f"/v1/campaigns/{cid}/cancel"), "cancel"),
+                             (api.post(f"/v1/campaigns/{cid}/schedule", {"scheduled_at": next_slot()}), "schedule"),
+                             (api.patch(f"/v1/campaigns/{cid}", {"name": "x"}), "edit"),
+                             (api.delete(f"/v1/campaigns/{cid}"), "delete")):
+        assert error(response, 412) == f"Campaign is sending; cannot {action}"
+    _fire(pool, cid, "error_delivered", total=2, delivered=1, failed=1)
+    sent = api.get(f"/v1/campaigns/{cid}").get_json()
+    assert sent["status"] == "sent" and sent["sent_at"] >= sent["published_at"]
+    assert sent["deliveries"] == {"total": 2, "delivered": 1, "failed": 1}
+    assert api.get("/v1/campaigns").get_json()["records"] == [sent]
+    for response, action in ((api.post(f"/v1/campaigns/{cid}/cancel"), "cancel"),
+                             (api.post(f"/v1/campaigns/{cid}/schedule", {"scheduled_at": next_slot()}), "schedule"),
+                             (api.patch(f"/v1/campaigns/{cid}", {"name": "x"}), "edit"),
+                             (api.delete(f"/v1/campaigns/{cid}"), "delete")):
+        assert error(response, 412) == f"Campaign is sent; cannot {action}"
+    # A send that delivered nothing (an empty segment: the run is skipped) has ended as well.
+    empty = create(api, create_list(api, "Empty"))["id"]
+    api.post(f"/v1/campaigns/{empty}/schedule", {"scheduled_at": next_slot()})
+    _fire(pool, empty, "skipped")
+    assert api.get(f"/v1/campaigns/{empty}").get_json()["status"] == "sent"
