@@ -15,8 +15,9 @@ from shared.broker import is_amqp
 from shared.settings import Settings, load_settings
 
 RUNS_QUEUE = "runs"
-DELIVERY_KINDS = ("email", "sftp", "webhook", "slack")
-DELIVERY_QUEUES = {kind: f"deliver.{kind}" for kind in DELIVERY_KINDS}
+DELIVERY_KINDS = ("email", "sftp", "webhook", "slack", "gateway")
+# A message gateway is a signed webhook: its batches share the webhook pool's queue (I/O-bound HTTP alike).
+DELIVERY_QUEUES = {kind: f"deliver.{'webhook' if kind == 'gateway' else kind}" for kind in DELIVERY_KINDS}
 
 # Beat publishes start_batch (a batch of run ids) and nothing else; workers publish the rest.
 TASK_START_RUNS = "punctual.runs.start_batch"
@@ -81,7 +82,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_default_queue": RUNS_QUEUE,
         # Each queue gets its own direct exchange and routing key; sharing Celery's defaults
         # would bind every queue to one key and copy each message into all of them.
-        "task_queues": [_queue(RUNS_QUEUE, quorum), *(_queue(q, quorum) for q in DELIVERY_QUEUES.values())],
+        "task_queues": [_queue(RUNS_QUEUE, quorum),
+                        *(_queue(q, quorum) for q in dict.fromkeys(DELIVERY_QUEUES.values()))],
         "task_default_exchange": RUNS_QUEUE,
         "task_default_routing_key": RUNS_QUEUE,
         "task_routes": {

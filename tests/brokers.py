@@ -29,7 +29,7 @@ from tests.services import RedisServer
 
 BROKER_ENV = "PUNCTUAL_TEST_BROKER"
 RABBITMQ_URL = os.environ.get("PUNCTUAL_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672//")
-QUEUES = (RUNS_QUEUE, *DELIVERY_QUEUES.values())
+QUEUES = (RUNS_QUEUE, *dict.fromkeys(DELIVERY_QUEUES.values()))
 
 
 def selected_broker() -> str:

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -28,6 +28,7 @@ from shared.sql import runs as run_sql
 from shared.sql import schedules as schedule_sql
 from shared.sql.artifacts import ArtifactRow, get_artifacts
 from shared.sql.deliveries import Delivery, Settled
+from shared.sql.organizations import get_message_gateways
 from shared.sql.subscribers import Subscriber, get_subscribers_unscoped
 from shared.statuses import AttemptOutcome
 from workers.destinations import get_destination
@@ -37,6 +38,8 @@ from workers.producing import subscriber_info
 from workers.state import WorkerState, get_state
 
 logger = logging.getLogger("punctual.workers")
+GATEWAY = "gateway"
+NO_GATEWAY = "the organization has no message gateway: set one with PATCH /v1/organization"
 
 
 @dataclass(frozen=True)
@@ -110,16 +113,43 @@ def _prepare(conn: psycopg.Connection, state: WorkerState, claimed: list[Deliver
     schedules = schedule_sql.get_schedules_to_deliver(conn, sorted({d.schedule_id for d in claimed}))
     artifacts = get_artifacts(conn, sorted({d.artifact_id for d in claimed if d.artifact_id}))
     users = get_subscribers_unscoped(conn, sorted({d.user_id for d in claimed if d.user_id}))
-    secrets: dict[UUID, dict[str, object] | str] = {}
-    for schedule in schedules.values():
-        try:
-            secrets[schedule.id] = decrypt_secret(state.settings.secret_key, schedule.destination_secret)
-        except ConfigError as exc:
-            secrets[schedule.id] = exc.detail
-    return [_prepare_one(d, runs.get(d.run_id), schedules.get(d.schedule_id),
-                         artifacts.get(d.artifact_id) if d.artifact_id else None,
-                         users.get(d.user_id) if d.user_id else None, secrets.get(d.schedule_id, {}))
-            for d in claimed]
+    secrets = {s.id: _decrypt(state, s.destination_secret) for s in schedules.values()}
+    gateways = _gateways(conn, state, claimed)
+    prepared = []
+    for d in claimed:
+        schedule = schedules.get(d.schedule_id)
+        secret: dict[str, object] | str = secrets.get(d.schedule_id, {})
+        if d.destination_type == GATEWAY and schedule is not None:
+            # A phone number's delivery goes to its organization's message gateway as it is now, not as the
+            # schedule's destination: one run of a send mixes email and gateway deliveries.
+            schedule, secret = _to_gateway(schedule, gateways.get(d.organization_id))
+        prepared.append(_prepare_one(d, runs.get(d.run_id), schedule,
+                                     artifacts.get(d.artifact_id) if d.artifact_id else None,
+                                     users.get(d.user_id) if d.user_id else None, secret))
+    return prepared
+
+
+def _decrypt(state: WorkerState, secret: bytes | None) -> dict[str, object] | str:
+    try:
+        return decrypt_secret(state.settings.secret_key, secret)
+    except ConfigError as exc:
+        return exc.detail
+
+
+def _gateways(conn: psycopg.Connection, state: WorkerState,
+              claimed: list[Delivery]) -> dict[UUID, tuple[str, dict[str, object] | str]]:
+    orgs = sorted({d.organization_id for d in claimed if d.destination_type == GATEWAY})
+    if not orgs:
+        return {}
+    return {org: (g.url, _decrypt(state, g.secret)) for org, g in get_message_gateways(conn, orgs).items()}
+
+
+def _to_gateway(schedule: schedule_sql.ScheduleToDeliver, gateway: tuple[str, dict[str, object] | str] | None,
+                ) -> tuple[schedule_sql.ScheduleToDeliver, dict[str, object] | str]:
+    if gateway is None:
+        return schedule, NO_GATEWAY
+    url, secret = gateway
+    return replace(schedule, destination={"url": url}), secret
 
 
 def _prepare_one(delivery: Delivery, run: run_sql.Run | None, schedule: schedule_sql.ScheduleToDeliver | None,

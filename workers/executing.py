@@ -25,6 +25,7 @@ from shared.quotas import QUOTA_WINDOW, deliveries_quota, deliveries_refusal
 from shared.sql import deliveries as delivery_sql
 from shared.sql import run_chunks as chunk_sql
 from shared.sql import runs as run_sql
+from shared.sql import sends as send_sql
 from shared.sql import subscribers as subscriber_sql
 from shared.sql.artifacts import NewArtifact, insert_artifacts
 from shared.sql.deliveries import NewDelivery
@@ -52,10 +53,15 @@ class RunMode(Enum):
     ONCE_TO_DESTINATION = "once to a destination"
     ONCE_BY_EMAIL = "once by email"
     PER_SUBSCRIBER = "per subscriber"
+    TO_EACH_CHANNEL = "once, to each recipient's channel"
 
 
 def run_mode(plan: Plan, has_subscribers: bool) -> RunMode:
     """How a run is carried out, from its schedule (pure)."""
+    if plan.schedule.send_target is not None:
+        # A send names its recipients (users, a contact list, addresses): each gets the one content by email,
+        # or through the organization's message gateway for a phone number.
+        return RunMode.TO_EACH_CHANNEL
     if plan.schedule.destination_type == "email":
         return RunMode.PER_SUBSCRIBER if plan.schedule.run_mode == "per_subscriber" else RunMode.ONCE_BY_EMAIL
     # A webhook, Slack channel or SFTP server is one recipient; per_subscriber to it runs the
@@ -123,6 +129,8 @@ def _over_delivery_quota(conn: psycopg.Connection, state: WorkerState, plans: li
 def _expected_deliveries(conn: psycopg.Connection, plan: Plan, mode: RunMode) -> int:
     if mode is RunMode.ONCE_TO_DESTINATION:
         return 1
+    if mode is RunMode.TO_EACH_CHANNEL:
+        return send_sql.count_send_recipients(conn, plan.run.organization_id, plan.schedule.id)
     count = subscriber_sql.count_subscribers(conn, plan.run.organization_id, plan.schedule.id)
     if mode is RunMode.ONCE_BY_EMAIL and not plan.schedule.fan_out:
         return -(-count // EMAIL_GROUP_SIZE)
@@ -143,6 +151,8 @@ def _carry_out(state: WorkerState, plans: list[Plan], modes: dict[UUID, RunMode]
             run_once_by_email(state, plan)
         elif modes[plan.run.id] is RunMode.PER_SUBSCRIBER:
             run_per_subscriber(state, plan)
+        elif modes[plan.run.id] is RunMode.TO_EACH_CHANNEL:
+            run_to_each_channel(state, plan)
 
 
 def _republish_pending(state: WorkerState, run_ids: list[UUID]) -> None:
@@ -234,6 +244,33 @@ def _expand(state: WorkerState, plan: Plan, *, empty: bool) -> None:
             return
         run_sql.mark_expanded(conn, [plan.run.id])
         finish_settled_runs(conn, [plan.run.id], disable_after)
+
+
+# --- once, to each recipient's channel (sends) -----------------------------------------------------
+
+def run_to_each_channel(state: WorkerState, plan: Plan) -> None:
+    """Produce the send's content once, then one delivery per recipient, resolved now (a contact list's members
+    as they are at the slot): by email to an address, through the message gateway to a phone number."""
+    produced = _produce_or_error(plan, None, state)
+    with transaction(state.pool) as conn:
+        if not _settle_content(conn, state, plan, produced):
+            return
+        assert not isinstance(produced, str)
+        artifact_id = insert_artifacts(conn, [_artifact(plan, produced, None)])[0]
+    inserted, after = 0, None
+    while True:
+        with transaction(state.pool) as conn:
+            page = send_sql.list_send_recipients(conn, plan.run.organization_id, plan.schedule.id, after=after,
+                                                 limit=SUBSCRIBER_PAGE)
+            items = [(_target(plan, r.channel), NewDelivery(r.key, r.user_id, artifact_id, [r.address]))
+                     for r in page]
+            new = delivery_sql.insert_many(conn, items, state.settings.republish_after_s)
+        if not page:
+            break
+        publish_deliveries([(kind, i) for _, kind, i in new], state.settings.deliveries_per_message)
+        inserted += len(page)
+        after = page[-1].key
+    _expand(state, plan, empty=inserted == 0)
 
 
 # --- per subscriber -----------------------------------------------------------------------------
@@ -342,9 +379,9 @@ def _artifact(plan: Plan, produced: Produced, user_id: UUID | None) -> NewArtifa
                        produced.filename, produced.rendered.body, produced.sha256, produced.rendered.row_count)
 
 
-def _target(plan: Plan) -> delivery_sql.Target:
+def _target(plan: Plan, destination_type: str | None = None) -> delivery_sql.Target:
     return delivery_sql.Target(plan.run.organization_id, plan.run.id, plan.schedule.id,
-                               plan.schedule.destination_type, plan.schedule.retry_max_attempts)
+                               destination_type or plan.schedule.destination_type, plan.schedule.retry_max_attempts)
 
 
 def _subscriber_pages(state: WorkerState, plan: Plan) -> Iterator[list[Subscriber]]:

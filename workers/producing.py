@@ -16,6 +16,7 @@ from shared.crypto import decrypt_secret
 from shared.errors import ConfigError
 from shared.filters import command_filters
 from shared.schedule_rules import delivered_row_limit
+from shared.sends import content_from_json, message_text
 from shared.settings import Settings
 from shared.sql.commands import CommandToRun, get_commands_to_run
 from shared.sql.data_sources import ResolvedSource, resolve_url
@@ -26,6 +27,7 @@ from shared.sql.subscribers import Subscriber
 from workers.commands import get_command as command_for
 from workers.commands.base import Blob, CommandError, CommandRequest, Content, Document, SubscriberInfo
 from workers.formats import Rendered, render
+from workers.templating import TemplateFailure, render_template
 from workers.tiles import limit_rows, select_result, split_json_results
 from workers.time_limits import time_limit
 
@@ -98,6 +100,8 @@ def produce(plan: Plan, sub: Subscriber | None, settings: Settings) -> Produced:
     per result (max_row_limit), and render it; raises CommandError (Omni's `Couldn't find query presentation for
     key: <key>` when the command no longer has the schedule's query_key)."""
     schedule, run, command = plan.schedule, plan.run, plan.command
+    if schedule.send_content is not None:
+        return produce_message(schedule.send_content)
     check_query_key(command.kind if command else None, command.config if command else {}, schedule.query_key)
     info = subscriber_info(sub)
     # Structured filters become operands for sql and template commands; http ones get them as sent.
@@ -120,6 +124,20 @@ def produce(plan: Plan, sub: Subscriber | None, settings: Settings) -> Produced:
         rendered = render(content, schedule.format, schedule.format_options, schedule.name)
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", schedule.name).strip("-.") or "report"
     return Produced(rendered, hashlib.sha256(rendered.body).hexdigest(), f"{stem}.{rendered.extension}")
+
+
+def produce_message(stored: dict[str, object]) -> Produced:
+    """A send's text: its template rendered with its variables (or its text), then its attachment URLs;
+    raises CommandError when the template no longer renders."""
+    content = content_from_json(stored)
+    try:
+        text = content.text if content.template is None else render_template(content.template,
+                                                                              dict(content.variables))
+    except TemplateFailure as exc:
+        raise CommandError(str(exc)) from None
+    body = message_text(content, text or "").encode()
+    rendered = Rendered("text/plain; charset=utf-8", "txt", body, None)
+    return Produced(rendered, hashlib.sha256(body).hexdigest(), "message.txt")
 
 
 def check_query_key(kind: str | None, config: dict[str, object], query_key: str | None) -> None:

@@ -100,3 +100,9 @@ def deliver_sftp(delivery_ids: list[str]) -> None:
 def deliver_slack(delivery_ids: list[str]) -> None:
     """Attempt a batch of Slack deliveries; transient errors leave them retrying for the sweep."""
     deliver_batch("slack", _ids(delivery_ids))
+
+
+@app.task(name=TASK_DELIVER["gateway"], **DB_RETRY)  # type: ignore[misc]
+def deliver_gateway(delivery_ids: list[str]) -> None:
+    """Attempt a batch of deliveries to message gateways; transient errors leave them retrying for the sweep."""
+    deliver_batch("gateway", _ids(delivery_ids))

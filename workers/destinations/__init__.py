@@ -5,6 +5,7 @@ from __future__ import annotations
 from shared.settings import Settings
 from workers.destinations.base import Destination
 from workers.destinations.email import EmailDestination
+from workers.destinations.gateway import GatewayDestination
 from workers.destinations.sftp import SftpDestination
 from workers.destinations.slack import SlackDestination
 from workers.destinations.webhook import WebhookDestination
@@ -15,6 +16,7 @@ REGISTRY: dict[str, type[Destination]] = {
     "sftp": SftpDestination,
     "webhook": WebhookDestination,
     "slack": SlackDestination,
+    "gateway": GatewayDestination,
 }
 
 

@@ -47,12 +47,18 @@ def _context(delivery: DeliveryContext, artifact: Artifact) -> dict[str, Any]:
 
 def build_message(delivery: DeliveryContext, artifact: Artifact, mail_from: str) -> EmailMessage:
     """Compose the message with the artifact attached; raises DeliveryError on a bad template or header."""
-    context = _context(delivery, artifact)
-    try:
-        subject = render_template(str(delivery.destination.get("subject") or DEFAULT_SUBJECT), context)
-        body = render_template(str(delivery.destination.get("body") or DEFAULT_BODY), context)
-    except TemplateFailure as exc:
-        raise DeliveryError(str(exc), permanent=True) from None
+    inline = bool(delivery.destination.get("inline"))
+    if inline:
+        # The artifact is the message itself (a send's text), under a literal subject: nothing attached.
+        subject = str(delivery.destination.get("subject_text") or delivery.schedule_name)
+        body = artifact.body.decode(errors="replace")
+    else:
+        context = _context(delivery, artifact)
+        try:
+            subject = render_template(str(delivery.destination.get("subject") or DEFAULT_SUBJECT), context)
+            body = render_template(str(delivery.destination.get("body") or DEFAULT_BODY), context)
+        except TemplateFailure as exc:
+            raise DeliveryError(str(exc), permanent=True) from None
     if not delivery.recipients:
         raise DeliveryError("email delivery has no recipients", permanent=True)
     message = EmailMessage()
@@ -64,6 +70,8 @@ def build_message(delivery: DeliveryContext, artifact: Artifact, mail_from: str)
         message["Date"] = formatdate(localtime=False)
         message["Idempotency-Key"] = refuse_line_breaks("idempotency key", delivery.idempotency_key)
         message.set_content(body)
+        if inline:
+            return message
         maintype, _, subtype = artifact.content_type.split(";")[0].strip().partition("/")
         message.add_attachment(artifact.body, maintype=maintype or "application",
                                subtype=subtype or "octet-stream",
