@@ -92,7 +92,7 @@ def split_destination(data: Mapping[str, Any]) -> Destination:
         for key in ("subject", "body"):
             if isinstance(public.get(key), str):
                 check_template(public[key], f"destination.{key}")
-    if kind == "webhook" and "secret" in secrets and not _webhook_secret_ok(secrets["secret"]):
+    if kind == "webhook" and "secret" in secrets and not webhook_secret_ok(secrets["secret"]):
         raise InvalidInput("destination.secret: Must be whsec_ followed by base64 of at least 16 bytes")
     return Destination(kind, public, secrets)
 
@@ -119,7 +119,8 @@ def schedule_warnings(destination_type: str, recipient_count: int) -> list[str]:
     return []
 
 
-def _webhook_secret_ok(secret: str) -> bool:
+def webhook_secret_ok(secret: str) -> bool:
+    """Whether a signing secret is whsec_ and at least 16 bytes of base64 (pure)."""
     # Workers sign with the base64-decoded key; a secret they could not decode must fail here, not at send time.
     if not secret.startswith("whsec_"):
         return False

@@ -96,6 +96,11 @@ def set_message_gateway(conn: psycopg.Connection, organization_id: UUID, url: st
     )
 
 
+def rename_organization(conn: psycopg.Connection, organization_id: UUID, name: str) -> None:
+    """Set the organization's name."""
+    conn.execute("UPDATE organizations SET name = %s, updated_at = now() WHERE id = %s", (name, organization_id))
+
+
 def lock_organization(conn: psycopg.Connection, organization_id: UUID) -> None:
     """Hold the organization's row until the transaction ends, so quota checks of one organization run
     one at a time (two creates at the limit cannot both count below it)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Flask
@@ -50,6 +51,10 @@ def test_every_route_hides_other_organizations(api: Api, other_api: Api, pool: C
     segment = lid
     campaign = api.post("/v1/campaigns", {"name": "Spring", "segment_id": segment, "content": {"text": "Hi"}})
     caid = campaign.get_json()["id"]
+    now = datetime.now(UTC)
+    slot = now.replace(minute=now.minute - now.minute % 15, second=0, microsecond=0) + timedelta(minutes=45)
+    mid = api.post("/v1/scheduled-messages", {"execute_at": slot.isoformat(), "content": {"text": "Hi"},
+                                              "list_id": lid}).get_json()["id"]
     before = _snapshot(pool)
 
     not_found = {
@@ -87,6 +92,12 @@ def test_every_route_hides_other_organizations(api: Api, other_api: Api, pool: C
             lambda: other_api.put(f"/v1/lists/{lid}/add-members", {"emails": ["x@example.com"]}),
         ("/v1/lists/<list_id>/remove-members", "PUT"):
             lambda: other_api.put(f"/v1/lists/{lid}/remove-members", {"user_ids": [member]}),
+        ("/v1/scheduled-messages/<message_id>", "GET"): lambda: other_api.get(f"/v1/scheduled-messages/{mid}"),
+        ("/v1/scheduled-messages/<message_id>", "PUT"): lambda: other_api.put(
+            f"/v1/scheduled-messages/{mid}", {"execute_at": slot.isoformat(), "content": {"text": "x"},
+                                              "to": ["x@example.com"]}),
+        ("/v1/scheduled-messages/<message_id>", "DELETE"):
+            lambda: other_api.delete(f"/v1/scheduled-messages/{mid}"),
     }
     not_found.update({
         ("/v1/campaigns/<campaign_id>", "GET"): lambda: other_api.get(f"/v1/campaigns/{caid}"),
@@ -124,6 +135,7 @@ def test_every_route_hides_other_organizations(api: Api, other_api: Api, pool: C
         ("/v1/data-sources", "GET"): lambda: other_api.get("/v1/data-sources"),
         ("/v1/campaigns", "GET"): lambda: other_api.get("/v1/campaigns"),
         ("/v1/lists", "GET"): lambda: other_api.get("/v1/lists"),
+        ("/v1/scheduled-messages", "GET"): lambda: other_api.get("/v1/scheduled-messages"),
     }
     for route, call in listings.items():
         response = call()
@@ -135,11 +147,16 @@ def test_every_route_hides_other_organizations(api: Api, other_api: Api, pool: C
     # System health holds no tenant's data (counts across the system, for operators).
     assert other_api.get("/v1/health/detail").status_code in (200, 503)
     system = {("/v1/health/detail", "GET")}
+    # The organization routes read and change the caller's own organization only.
+    assert other_api.get("/v1/organization").get_json()["id"] == other_api.tenant.organization_id
+    assert other_api.patch("/v1/organization", {}).get_json()["id"] == other_api.tenant.organization_id
+    system |= {("/v1/organization", "GET"), ("/v1/organization", "PATCH")}
 
     # Creation routes act only inside the caller's organization (checked by the snapshot below).
     creating = {("/v1/schedules", "POST"), ("/v1/commands", "POST"), ("/v1/users/email-only", "POST"),
                 ("/v1/users/email-only/bulk", "POST"), ("/v1/user-attributes", "POST"), ("/v1/cron/preview", "GET"),
-                ("/v1/data-sources", "POST"), ("/v1/users", "POST"), ("/v1/lists", "POST")}
+                ("/v1/data-sources", "POST"), ("/v1/users", "POST"), ("/v1/lists", "POST"),
+                ("/v1/scheduled-messages", "POST")}
     walked = set(not_found) | set(listings) | creating | system
     assert _routes(flask_app) - walked == set(), "a route is not covered by the tenancy walk"
     assert _snapshot(pool) == before
