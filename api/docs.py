@@ -17,6 +17,8 @@ ERROR_DESCRIPTIONS = {
     404: "Missing, or belongs to another organization",
     405: "Method not allowed: the path exists but not with this method (the Allow header lists its methods)",
     409: "The resource's state forbids the operation, or it exists already",
+    412: "The resource is not in a state the operation starts from: `detail` names the state and the operation "
+         "(`Campaign is sent; cannot schedule`)",
     413: "Request body too large",
     429: "Rate limited (per token, or failed authentications per address) or over a per-hour quota: see "
          "Retry-After",

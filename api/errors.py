@@ -14,6 +14,7 @@ from shared.errors import (
     Conflict,
     InvalidInput,
     NotFound,
+    PreconditionFailed,
     PunctualError,
     RateLimited,
     Unauthorized,
@@ -27,6 +28,7 @@ STATUS_BY_ERROR: dict[type[PunctualError], int] = {
     NotFound: 404,
     Conflict: 409,
     BadState: 409,
+    PreconditionFailed: 412,
     RateLimited: 429,
 }
 

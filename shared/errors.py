@@ -31,6 +31,10 @@ class BadState(PunctualError):
     """The resource is in a state that forbids the operation (maps to 409)."""
 
 
+class PreconditionFailed(PunctualError):
+    """The resource is not in the state the operation starts from, e.g. scheduling a sent campaign (maps to 412)."""
+
+
 class StateConflict(BadState):
     """The operation needs another state than the one the resource is in; `state` names it (maps to 409)."""
 

@@ -57,3 +57,15 @@ class SendStatus(StrEnum):
 def sql_in(values: Iterable[StrEnum]) -> str:
     """The values as an SQL list for `IN (...)` (pure; the values are our own constants, never input)."""
     return ", ".join(f"'{value.value}'" for value in values)
+
+
+class CampaignStatus(StrEnum):
+    DRAFT = "draft"              # editable; nothing will be sent
+    SCHEDULED = "scheduled"      # its send waits for scheduled_at
+    SENDING = "sending"          # beat fired its send; deliveries are open (read from the send)
+    SENT = "sent"                # every delivery has ended (read from the send)
+    CANCELLED = "cancelled"      # will never be sent
+
+
+# What the API writes into campaigns.status; sending and sent are derived from the campaign's send.
+CAMPAIGN_STORED = (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED, CampaignStatus.CANCELLED)

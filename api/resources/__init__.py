@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from api.resources import (
+    campaigns,
     commands,
     cron,
     data_sources,
@@ -20,4 +21,4 @@ from api.resources import (
 
 BLUEPRINTS = [health.blp, schedules.blp, runs.blp, schedule_actions.blp, commands.blp, data_sources.blp,
               users.blp, tokens.blp, cron.blp, deliveries.blp, lists.blp,
-              scheduled_messages.blp, organization.blp]
+              scheduled_messages.blp, organization.blp, campaigns.blp]

@@ -111,6 +111,8 @@ def _plant(app: Flask, tenant: Tenant, pool: ConnectionPool) -> dict[str, str]:
                         {"type": "slack", "url": f"http://127.0.0.1:9/services/T0/B0/{SLACK_TOKEN}"}):
         post("/v1/schedules", {"name": destination["type"], "cron_expression": "0 9 * * *",
                                "destination": destination})
+    segment = post("/v1/lists", {"name": "Customers"})
+    campaign = post("/v1/campaigns", {"name": "Spring", "segment_id": segment["id"], "content": {"text": "Hi"}})
     client.post(f"/v1/schedules/{schedule['id']}/trigger", headers=tenant.headers)
     run = client.get(f"/v1/schedules/{schedule['id']}/runs", headers=tenant.headers).get_json()["records"][0]
     with transaction(pool) as conn:
@@ -122,7 +124,8 @@ def _plant(app: Flask, tenant: Tenant, pool: ConnectionPool) -> dict[str, str]:
                              (tenant.organization_id,)).fetchone()
     assert delivery is not None and token is not None
     return {"command_id": command["id"], "schedule_id": schedule["id"], "run_id": run["id"],
-            "delivery_id": str(delivery[0]), "user_id": member["id"], "own_token_id": str(token[0])}
+            "delivery_id": str(delivery[0]), "user_id": member["id"], "own_token_id": str(token[0]),
+            "list_id": segment["id"], "campaign_id": campaign["id"]}
 
 
 def _spare_own_token(case: schemathesis.Case, own_token_id: str) -> None:

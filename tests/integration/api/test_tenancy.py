@@ -48,6 +48,9 @@ def test_every_route_hides_other_organizations(api: Api, other_api: Api, pool: C
     own_tokens = [t["id"] for t in other_api.get("/v1/tokens").get_json()["records"]]
     lid = api.post("/v1/lists", {"name": "Customers"}).get_json()["id"]
     api.put(f"/v1/lists/{lid}/add-members", {"user_ids": [member]})
+    segment = lid
+    campaign = api.post("/v1/campaigns", {"name": "Spring", "segment_id": segment, "content": {"text": "Hi"}})
+    caid = campaign.get_json()["id"]
     now = datetime.now(UTC)
     slot = now.replace(minute=now.minute - now.minute % 15, second=0, microsecond=0) + timedelta(minutes=45)
     mid = api.post("/v1/scheduled-messages", {"execute_at": slot.isoformat(), "content": {"text": "Hi"},
@@ -96,6 +99,16 @@ def test_every_route_hides_other_organizations(api: Api, other_api: Api, pool: C
         ("/v1/scheduled-messages/<message_id>", "DELETE"):
             lambda: other_api.delete(f"/v1/scheduled-messages/{mid}"),
     }
+    not_found.update({
+        ("/v1/campaigns/<campaign_id>", "GET"): lambda: other_api.get(f"/v1/campaigns/{caid}"),
+        ("/v1/campaigns/<campaign_id>", "PATCH"): lambda: other_api.patch(f"/v1/campaigns/{caid}", {"name": "x"}),
+        ("/v1/campaigns/<campaign_id>", "DELETE"): lambda: other_api.delete(f"/v1/campaigns/{caid}"),
+        ("/v1/campaigns/<campaign_id>/schedule", "POST"):
+            lambda: other_api.post(f"/v1/campaigns/{caid}/schedule", {"scheduled_at": "2099-01-01T09:00:00Z"}),
+        ("/v1/campaigns/<campaign_id>/cancel", "POST"): lambda: other_api.post(f"/v1/campaigns/{caid}/cancel"),
+        ("/v1/campaigns", "POST"): lambda: other_api.post(
+            "/v1/campaigns", {"name": "x", "segment_id": segment, "content": {"text": "Hi"}}),
+    })
     for route, call in not_found.items():
         detail = error(call(), 404)
         assert detail.endswith("does not exist"), route
@@ -120,6 +133,7 @@ def test_every_route_hides_other_organizations(api: Api, other_api: Api, pool: C
         ("/v1/users", "GET"): lambda: other_api.get("/v1/users"),
         ("/v1/user-attributes", "GET"): lambda: other_api.get("/v1/user-attributes"),
         ("/v1/data-sources", "GET"): lambda: other_api.get("/v1/data-sources"),
+        ("/v1/campaigns", "GET"): lambda: other_api.get("/v1/campaigns"),
         ("/v1/lists", "GET"): lambda: other_api.get("/v1/lists"),
         ("/v1/scheduled-messages", "GET"): lambda: other_api.get("/v1/scheduled-messages"),
     }
