@@ -74,6 +74,13 @@ class RedisServer:
         self.port = int(self.url.rsplit(":", 1)[1].split("/")[0])
         return self.url
 
+    def kill(self) -> None:
+        """Kill hard (SIGKILL), as a crash would: nothing is saved, it comes back empty."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
     def stop(self) -> None:
         if self.proc is not None:
             self.proc.terminate()
