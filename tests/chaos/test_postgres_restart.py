@@ -117,7 +117,11 @@ def _run_outage(cluster: PostgresCluster, settings: Settings, pool: ConnectionPo
     wait_for(lambda: len(http_sink.requests) >= 30, timeout=60, interval=0.02)
     in_flight, during = _outage(cluster, pool, load)
 
-    # Back: new schedules fire (beat claims them), a schedule made through the API is triggered and delivered.
+    # Back: the API answers again within seconds (its pool reconnects in the background), with no restart.
+    back = time.monotonic()
+    wait_for(lambda: load.answers and load.answers[-1].status == 200, timeout=30, interval=0.1)
+    api_recovered_s = time.monotonic() - back
+    # New schedules fire (beat claims them), a schedule made through the API is triggered and delivered.
     insert_schedules(pool, org, AFTER, destination=f"'{destination}'::jsonb")
     made = requests.post(f"{base}/v1/schedules", headers=tenant.headers, timeout=10, json={
         "name": "After the restart", "cron_expression": "0 9 * * MON", "timezone": "UTC",
@@ -129,9 +133,16 @@ def _run_outage(cluster: PostgresCluster, settings: Settings, pool: ConnectionPo
         wait_for(lambda: scalar(pool, "SELECT count(*) FROM runs WHERE status = 'complete'") == BEFORE + AFTER + 1,
                  timeout=60, interval=0.5)
     except AssertionError:
-        states = scalar(pool, "SELECT json_object_agg(status, n) FROM (SELECT status, count(*) n FROM runs "
-                              "GROUP BY 1) s")
-        raise AssertionError(f"runs not finished: {states}\n" + "\n".join(p.output()[-3000:] for p in processes)
+        states = scalar(pool, "SELECT json_agg(s) FROM (SELECT status, claimed_by, "
+                              "expanded_at IS NOT NULL AS expanded, planned_at IS NOT NULL AS planned, count(*) n "
+                              "FROM runs WHERE status <> 'complete' GROUP BY 1, 2, 3, 4) s")
+        open_deliveries = scalar(pool, "SELECT json_agg(d) FROM (SELECT d.status, d.claimed_by, count(*) n "
+                                       "FROM deliveries d JOIN runs r ON r.id = d.run_id WHERE r.status <> 'complete' "
+                                       "GROUP BY 1, 2) d")
+        beats = scalar(pool, "SELECT json_agg(h) FROM (SELECT worker_id, now() - last_seen_at AS silent "
+                             "FROM worker_heartbeats) h")
+        logs = "\n".join(p.output()[-3000:] for p in processes)
+        raise AssertionError(f"runs not finished: {states}\ndeliveries {open_deliveries}\nheartbeats {beats}\n{logs}"
                              ) from None
     time.sleep(1)
     load.stopped.set()
@@ -153,6 +164,8 @@ def _run_outage(cluster: PostgresCluster, settings: Settings, pool: ConnectionPo
     # The same processes throughout: none died and none was restarted.
     assert [p.name for p in processes if not p.alive()] == []
     assert "unhandled error" not in api.output()
+    print(f"postgres restart: {in_flight} runs unfinished at the crash, {len(unavailable)} answers 503 during "
+          f"{OUTAGE_S}s down, API answering 200 {api_recovered_s:.1f}s after the start")
 
 
 def _outage(cluster: PostgresCluster, pool: ConnectionPool, load: Load) -> tuple[int, list[Answer]]:
