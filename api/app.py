@@ -54,7 +54,8 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
     )
     app.config.update(config)
     app.extensions["punctual_settings"] = settings
-    app.extensions["punctual_pool"] = create_pool(settings, name="punctual-api")
+    app.extensions["punctual_pool"] = create_pool(settings, name="punctual-api",
+                                                       timeout_s=settings.api_db_timeout_s)
     assets = assets_blueprint()
     if assets.has_assets:  # type: ignore[attr-defined]
         app.config["OPENAPI_SWAGGER_UI_URL"] = ASSETS_PATH

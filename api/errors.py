@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import psycopg
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
@@ -18,6 +19,7 @@ from shared.errors import (
     PunctualError,
     RateLimited,
     Unauthorized,
+    Unavailable,
 )
 
 logger = logging.getLogger("punctual.api")
@@ -30,7 +32,11 @@ STATUS_BY_ERROR: dict[type[PunctualError], int] = {
     BadState: 409,
     PreconditionFailed: 412,
     RateLimited: 429,
+    Unavailable: 503,
 }
+# How long a client should wait before trying again while the database is unreachable: about what
+# a PostgreSQL restart or failover takes.
+DATABASE_RETRY_AFTER_S = 5
 
 
 def error_response(detail: str, status: int, headers: dict[str, str] | None = None) -> Response:
@@ -94,8 +100,17 @@ def register_error_handlers(app: Flask) -> None:
             logger.error("configuration error: %s", exc.detail)
             return error_response("Internal server error", 500)
         status = next((s for t, s in STATUS_BY_ERROR.items() if isinstance(exc, t)), 400)
-        headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, RateLimited) else None
+        headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, RateLimited | Unavailable) else None
         return error_response(exc.detail, status, headers)
+
+    @app.errorhandler(psycopg.OperationalError)
+    def _database_unavailable(exc: psycopg.OperationalError) -> Response:
+        # PostgreSQL down, restarting or failing over, or no pooled connection within
+        # PUNCTUAL_API_DB_TIMEOUT (psycopg_pool.PoolTimeout is an OperationalError): the request may
+        # succeed in a moment, so it is a 503 with Retry-After, not a 500. The reason is logged, not
+        # shown: it names hosts and ports.
+        logger.warning("database unavailable: %s: %s", type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+        return _domain(Unavailable("Database unavailable; retry shortly", DATABASE_RETRY_AFTER_S))
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:

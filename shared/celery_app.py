@@ -12,6 +12,7 @@ from celery import Celery
 from kombu import Exchange, Queue
 
 from shared.broker import is_amqp
+from shared.redis_transport import TRANSPORT as REDIS_TRANSPORT
 from shared.settings import Settings, load_settings
 
 RUNS_QUEUE = "runs"
@@ -46,8 +47,14 @@ def _broker_config(settings: Settings) -> dict[str, Any]:
         # ownership: a copy of a message whose task is still running (a slow batch) claims
         # nothing and is acknowledged at once. Retries wait in PostgreSQL, not in the broker.
         # kombu looks for such messages every interval x throttle seconds (100 by default): every 5.
-        return {"broker_transport_options": {"visibility_timeout": settings.broker_visibility_timeout_s,
-                                             "unacked_restore_interval": 5, "unacked_restore_throttle": 1}}
+        config: dict[str, Any] = {
+            "broker_transport_options": {"visibility_timeout": settings.broker_visibility_timeout_s,
+                                         "unacked_restore_interval": 5, "unacked_restore_throttle": 1}}
+        if settings.broker_url.partition("://")[0].lower() == "redis":
+            # A worker that loses Redis reconnects instead of stopping (see shared/redis_transport.py).
+            # Not for rediss://: an explicit transport would lose kombu's TLS set-up for that scheme.
+            config["broker_transport"] = REDIS_TRANSPORT
+        return config
     return {
         # Publisher confirms: a publish returns once RabbitMQ has the message, so beat marks a run
         # published only when it really is (the outbox commits after the publish).

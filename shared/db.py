@@ -12,8 +12,12 @@ from shared.settings import Settings
 
 
 def create_pool(settings: Settings, *, min_size: int | None = None, max_size: int | None = None,
-                name: str = "punctual") -> ConnectionPool:
-    """Open a connection pool on DATABASE_URL; raises psycopg.OperationalError if unreachable."""
+                name: str = "punctual", timeout_s: float = 30.0) -> ConnectionPool:
+    """Open a connection pool on DATABASE_URL; raises psycopg.OperationalError if unreachable.
+
+    A caller waits at most `timeout_s` for a connection, then gets psycopg_pool.PoolTimeout (an
+    OperationalError).
+    """
     pool = ConnectionPool(
         settings.database_url,
         min_size=settings.db_pool_min if min_size is None else min_size,
@@ -21,6 +25,11 @@ def create_pool(settings: Settings, *, min_size: int | None = None, max_size: in
         kwargs={"autocommit": False, "application_name": name},
         open=False,
         name=name,
+        # Every connection is checked as it leaves the pool: after PostgreSQL restarts, the idle
+        # ones are all dead, and without the check each would fail one transaction before the
+        # pool noticed. A broken one is dropped and replaced (the pool reconnects in the background).
+        check=ConnectionPool.check_connection,
+        timeout=timeout_s,
     )
     pool.open(wait=True, timeout=30)
     return pool
@@ -31,6 +40,19 @@ def transaction(pool: ConnectionPool) -> Iterator[psycopg.Connection]:
     """Yield a connection inside one transaction: commit on success, roll back on error."""
     with pool.connection() as conn, conn.transaction():
         yield conn
+
+
+# SQLSTATEs of a server going away: 57P01 admin shutdown, 57P02 crash shutdown, 57P03 starting up.
+_SERVER_GONE = ("57P01", "57P02", "57P03")
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """True when `exc` says the connection to PostgreSQL is gone (down, restarting, unreachable, no pooled
+    connection in time), not that a statement failed (a timeout, a deadlock, a constraint)."""
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    state = getattr(exc, "sqlstate", None)
+    return state is None or state.startswith("08") or state in _SERVER_GONE
 
 
 def connect(settings: Settings, *, autocommit: bool = False) -> psycopg.Connection:

@@ -47,6 +47,14 @@ class ConfigError(PunctualError):
     """Settings from the environment are missing or malformed (fails at start)."""
 
 
+class Unavailable(PunctualError):
+    """A service Punctual depends on (PostgreSQL) is unreachable for now; retry after `retry_after_s` (maps to 503)."""
+
+    def __init__(self, detail: str, retry_after_s: int = 5) -> None:
+        super().__init__(detail)
+        self.retry_after_s = max(1, retry_after_s)
+
+
 class RateLimited(PunctualError):
     """Too many requests or runs for a limit or quota; retry after `retry_after_s` (maps to 429)."""
 

@@ -38,6 +38,7 @@ class Settings:
     send_slots: SlotRules = DEFAULT_SLOTS
     db_pool_min: int = 1
     db_pool_max: int = 10
+    api_db_timeout_s: float = 5.0
     beat_max_sleep_s: float = 5.0
     beat_batch_size: int = 1000
     beat_publish_batch: int = 500
@@ -284,6 +285,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         outbound_allowlist=allowlist,
         db_pool_min=_int(env, "PUNCTUAL_DB_POOL_MIN", 1),
         db_pool_max=_int(env, "PUNCTUAL_DB_POOL_MAX", 10, minimum=1),
+        api_db_timeout_s=_float(env, "PUNCTUAL_API_DB_TIMEOUT", 5.0),
         beat_max_sleep_s=_float(env, "PUNCTUAL_BEAT_MAX_SLEEP", 5.0),
         beat_batch_size=_int(env, "PUNCTUAL_BEAT_BATCH_SIZE", 1000, minimum=1),
         beat_publish_batch=_int(env, "PUNCTUAL_BEAT_PUBLISH_BATCH", 500, minimum=1),

@@ -168,7 +168,10 @@ def _release(state: WorkerState, run_ids: list[UUID]) -> None:
         with transaction(state.pool) as conn:
             run_sql.release_runs(conn, run_ids, state.worker_id)
     except Exception:
-        logger.exception("could not hand back runs %s; they are taken up when this worker stops", run_ids)
+        # Claimed by this live worker, they would wait for ever: under a new id, the old one's claims are
+        # taken up like a dead worker's once its heartbeat is PUNCTUAL_WORKER_DEAD_AFTER old.
+        logger.exception("could not hand back runs %s; leaving them to be taken up", run_ids)
+        state.abandon_claims()
 
 
 # --- once to a destination ----------------------------------------------------------------------

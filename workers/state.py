@@ -6,16 +6,22 @@ process has its own pool, its own heartbeat and its own keep-alive connections.
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 
+import psycopg
 from psycopg_pool import ConnectionPool
 
-from shared.db import create_pool
+from shared.db import connection_lost, create_pool
 from shared.settings import Settings, load_settings
 from workers.liveness import Heartbeat, new_worker_id
 from workers.outbound import HttpClient
+
+logger = logging.getLogger("punctual.workers")
 
 
 @dataclass
@@ -26,6 +32,14 @@ class WorkerState:
     heartbeat: Heartbeat
     http: HttpClient
     senders: ThreadPoolExecutor  # sends of a batch run here concurrently (webhook, Slack)
+
+    def abandon_claims(self) -> None:
+        """Take a new worker id, so that what this process claimed under the old one is taken up as a dead
+        worker's is, once the old id's heartbeat is PUNCTUAL_WORKER_DEAD_AFTER old."""
+        old, self.worker_id = self.worker_id, new_worker_id()
+        self.heartbeat.worker_id = self.worker_id
+        logger.warning("lost the database mid-task: claims of %s are left to be taken up; now %s", old,
+                       self.worker_id)
 
 
 _state: WorkerState | None = None
@@ -47,6 +61,25 @@ def get_state() -> WorkerState:
             senders = ThreadPoolExecutor(settings.delivery_concurrency, thread_name_prefix="punctual-send")
             _state = WorkerState(settings, pool, worker_id, heartbeat, http, senders)
         return _state
+
+
+@contextmanager
+def claims_abandoned_on_lost_connection() -> Iterator[None]:
+    """Around a task: if the database connection is lost, abandon this process's claims, then re-raise.
+
+    A task that loses PostgreSQL between claiming work (runs `running`, deliveries `sending`) and
+    recording what became of it cannot hand it back either; the claims name a worker that is alive
+    and heartbeating, so nobody would ever take them up. Under a new id the old one falls silent and
+    its claims are taken up like a crashed worker's (a delivery already sent is sent again, with the
+    same idempotency key).
+    """
+    try:
+        yield
+    except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+        # InterfaceError: a connection found closed under a statement (the server went away mid-use).
+        if _state is not None and (isinstance(exc, psycopg.InterfaceError) or connection_lost(exc)):
+            _state.abandon_claims()
+        raise
 
 
 def close_state() -> None:

@@ -15,7 +15,7 @@ from workers.app import app
 from workers.delivering import deliver_batch
 from workers.executing import execute_runs, produce_chunk
 from workers.publishing import publish_runs
-from workers.state import close_state, get_state, reset_state
+from workers.state import claims_abandoned_on_lost_connection, close_state, get_state, reset_state
 from workers.sweeping import Sweeper
 from workers.termination import follow_parent_sigterm
 
@@ -69,40 +69,47 @@ def start_runs(run_ids: list[str]) -> None:
 @app.task(name=TASK_EXECUTE_RUNS, queue=RUNS_QUEUE, **DB_RETRY)  # type: ignore[misc]
 def execute_batch(run_ids: list[str]) -> None:
     """Claim a few runs in one statement and carry each out by its run mode; runs started already are skipped."""
-    execute_runs(_ids(run_ids))
+    with claims_abandoned_on_lost_connection():
+        execute_runs(_ids(run_ids))
 
 
 @app.task(name=TASK_PRODUCE_CHUNK, queue=RUNS_QUEUE, **DB_RETRY)  # type: ignore[misc]
 def produce_subscriber_chunk(run_id: str, chunk_no: int) -> None:
     """Produce one chunk of a per_subscriber run (a command run per subscriber) and publish its deliveries."""
-    produce_chunk(UUID(run_id), int(chunk_no))
+    with claims_abandoned_on_lost_connection():
+        produce_chunk(UUID(run_id), int(chunk_no))
 
 
 @app.task(name=TASK_DELIVER["webhook"], **DB_RETRY)  # type: ignore[misc]
 def deliver_webhook(delivery_ids: list[str]) -> None:
     """Attempt a batch of webhook deliveries; transient errors leave them retrying for the sweep."""
-    deliver_batch("webhook", _ids(delivery_ids))
+    with claims_abandoned_on_lost_connection():
+        deliver_batch("webhook", _ids(delivery_ids))
 
 
 @app.task(name=TASK_DELIVER["email"], **DB_RETRY)  # type: ignore[misc]
 def deliver_email(delivery_ids: list[str]) -> None:
     """Attempt a batch of email deliveries over one SMTP connection; transient errors are retried by the sweep."""
-    deliver_batch("email", _ids(delivery_ids))
+    with claims_abandoned_on_lost_connection():
+        deliver_batch("email", _ids(delivery_ids))
 
 
 @app.task(name=TASK_DELIVER["sftp"], **DB_RETRY)  # type: ignore[misc]
 def deliver_sftp(delivery_ids: list[str]) -> None:
     """Attempt a batch of SFTP deliveries, one session per host; transient errors are retried by the sweep."""
-    deliver_batch("sftp", _ids(delivery_ids))
+    with claims_abandoned_on_lost_connection():
+        deliver_batch("sftp", _ids(delivery_ids))
 
 
 @app.task(name=TASK_DELIVER["slack"], **DB_RETRY)  # type: ignore[misc]
 def deliver_slack(delivery_ids: list[str]) -> None:
     """Attempt a batch of Slack deliveries; transient errors leave them retrying for the sweep."""
-    deliver_batch("slack", _ids(delivery_ids))
+    with claims_abandoned_on_lost_connection():
+        deliver_batch("slack", _ids(delivery_ids))
 
 
 @app.task(name=TASK_DELIVER["gateway"], **DB_RETRY)  # type: ignore[misc]
 def deliver_gateway(delivery_ids: list[str]) -> None:
     """Attempt a batch of deliveries to message gateways; transient errors leave them retrying for the sweep."""
-    deliver_batch("gateway", _ids(delivery_ids))
+    with claims_abandoned_on_lost_connection():
+        deliver_batch("gateway", _ids(delivery_ids))

@@ -37,3 +37,10 @@ def test_broker_urls_are_told_apart_and_printed_without_password() -> None:
     assert is_amqp("amqp://h//") and is_amqp("AMQPS://h//") and not is_amqp("redis://h:6379/0")
     assert display_url("amqp://guest:s3cret@rabbit:5672/vhost") == "amqp://guest:***@rabbit:5672/vhost"
     assert display_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+
+
+def test_redis_uses_the_transport_that_survives_a_lost_connection() -> None:
+    assert celery_config(REDIS)["broker_transport"] == "shared.redis_transport:Transport"
+    tls = Settings("postgresql://x/db", "rediss://127.0.0.1:6380/0", "k" * 20)
+    assert "broker_transport" not in celery_config(tls)  # kombu's own, with its TLS set-up
+    assert "broker_transport" not in celery_config(RABBIT)
