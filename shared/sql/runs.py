@@ -183,9 +183,12 @@ def mark_planned(conn: psycopg.Connection, run_id: UUID, chunks_total: int) -> N
 
 def mark_expanded(conn: psycopg.Connection, run_ids: Sequence[UUID]) -> None:
     """Record that every delivery of these runs exists, so each may finish when its deliveries settle."""
+    # Only while running: a run handed back meanwhile (release_runs, by an executor that lost the database)
+    # stays claimable and is carried out again, its deliveries found by their keys. Marking it expanded
+    # would leave it published with nothing to finish it.
     if run_ids:
-        conn.execute("UPDATE runs SET expanded_at = coalesce(expanded_at, now()) WHERE id = ANY(%b)",
-                     (list(run_ids),))
+        conn.execute(f"""UPDATE runs SET expanded_at = coalesce(expanded_at, now())
+                         WHERE id = ANY(%b) AND status = '{RunStatus.RUNNING}'""", (list(run_ids),))
 
 
 def lock_finishable(conn: psycopg.Connection, run_ids: Sequence[UUID]) -> dict[UUID, DeliveryCounts]:
