@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import select
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -28,11 +29,26 @@ def create_pool(settings: Settings, *, min_size: int | None = None, max_size: in
         # Every connection is checked as it leaves the pool: after PostgreSQL restarts, the idle
         # ones are all dead, and without the check each would fail one transaction before the
         # pool noticed. A broken one is dropped and replaced (the pool reconnects in the background).
-        check=ConnectionPool.check_connection,
+        check=check_idle_connection,
         timeout=timeout_s,
     )
     pool.open(wait=True, timeout=30)
     return pool
+
+
+def check_idle_connection(conn: psycopg.Connection) -> None:
+    """Raise psycopg.OperationalError if an idle pooled connection is gone; a round trip only when in doubt.
+
+    An idle connection has nothing to read unless the server has spoken: a shutdown notice, or the end
+    of the stream when it went away (a restart, a crash, a terminated backend). So a zero-timeout poll
+    of the socket decides, and only a readable one pays for the empty query that proves it alive; a
+    check that always queried would cost a round trip on every transaction, the hottest path we have.
+    """
+    if conn.closed or conn.broken:
+        raise psycopg.OperationalError("the pooled connection is closed")
+    readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)
+    if readable:
+        ConnectionPool.check_connection(conn)
 
 
 @contextmanager
