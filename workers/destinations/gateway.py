@@ -4,12 +4,11 @@ integration point for an SMS provider), signed per the Standard Webhooks spec li
 from __future__ import annotations
 
 import json
-import time
 
 from shared.settings import Settings
 from workers.destinations.base import Artifact, DeliveryContext, DeliveryError, Receipt
 from workers.destinations.http_status import destination_url, post
-from workers.destinations.webhook import sign_payload
+from workers.destinations.webhook import signed_headers
 from workers.outbound import HttpClient
 
 
@@ -40,15 +39,7 @@ class GatewayDestination:
         # The same id on every attempt of this recipient's message: the gateway drops a retry it already sent.
         message_id = delivery.idempotency_key or str(delivery.delivery_id)
         body = gateway_body(delivery, artifact, message_id)
-        timestamp = int(time.time())
-        headers = {"Content-Type": "application/json", "Idempotency-Key": message_id, "webhook-id": message_id,
-                   "webhook-timestamp": str(timestamp)}
-        secret = delivery.secrets.get("secret")
-        if secret:
-            try:
-                headers["webhook-signature"] = sign_payload(str(secret), message_id, timestamp, body)
-            except ValueError:
-                raise DeliveryError("message gateway secret is not whsec_<base64>", permanent=True) from None
+        headers = signed_headers(delivery, "application/json", body, "message gateway")
         return post(self.http, self.settings, url, body, headers, "message gateway")
 
     def close(self) -> None:

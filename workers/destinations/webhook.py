@@ -20,6 +20,23 @@ def sign_payload(secret: str, message_id: str, timestamp: int, body: bytes) -> s
     return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
 
 
+def signed_headers(delivery: DeliveryContext, content_type: str, body: bytes, what: str) -> dict[str, str]:
+    """Standard Webhooks headers for a body, signed when the delivery has a secret; raises DeliveryError
+    (permanent) on a malformed secret, naming `what` it belongs to."""
+    # The same id on every attempt, so a receiver can drop a retry of something it already has.
+    message_id = delivery.idempotency_key or str(delivery.delivery_id)
+    timestamp = int(time.time())
+    headers = {"Content-Type": content_type, "Idempotency-Key": message_id, "webhook-id": message_id,
+               "webhook-timestamp": str(timestamp)}
+    secret = delivery.secrets.get("secret")
+    if secret:
+        try:
+            headers["webhook-signature"] = sign_payload(str(secret), message_id, timestamp, body)
+        except ValueError:
+            raise DeliveryError(f"{what} secret is not whsec_<base64>", permanent=True) from None
+    return headers
+
+
 class WebhookDestination:
     """POSTs the artifact to a URL on a pooled keep-alive connection; raises DeliveryError
     (permanent for 4xx but 408/429; 410 disables)."""
@@ -33,21 +50,7 @@ class WebhookDestination:
     def send(self, delivery: DeliveryContext, artifact: Artifact) -> Receipt:
         """POST the artifact signed; raises DeliveryError."""
         url = destination_url(delivery, self.settings)
-        # The same id on every attempt, so a receiver can drop a retry of something it already has.
-        message_id = delivery.idempotency_key or str(delivery.delivery_id)
-        timestamp = int(time.time())
-        headers = {
-            "Content-Type": artifact.content_type,
-            "Idempotency-Key": message_id,
-            "webhook-id": message_id,
-            "webhook-timestamp": str(timestamp),
-        }
-        secret = delivery.secrets.get("secret")
-        if secret:
-            try:
-                headers["webhook-signature"] = sign_payload(str(secret), message_id, timestamp, artifact.body)
-            except ValueError:
-                raise DeliveryError("webhook secret is not whsec_<base64>", permanent=True) from None
+        headers = signed_headers(delivery, artifact.content_type, artifact.body, "webhook")
         return post(self.http, self.settings, url, artifact.body, headers, "webhook")
 
     def close(self) -> None:
