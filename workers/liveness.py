@@ -20,7 +20,6 @@ from shared.settings import Settings
 from shared.sql import heartbeats
 
 logger = logging.getLogger("punctual.workers")
-FORGET_AFTER_S = 86400.0
 
 
 def new_worker_id() -> str:
@@ -36,8 +35,6 @@ class Heartbeat(threading.Thread):
         self.settings, self.pool, self.worker_id = settings, pool, worker_id
         self.stopped = threading.Event()
         self.beat()  # claims made right after start are backed by a heartbeat already
-        with transaction(pool) as conn:
-            heartbeats.delete_stale_worker_heartbeats(conn, FORGET_AFTER_S)
 
     def beat(self) -> None:
         """Record one heartbeat; raises psycopg.Error when the database is unreachable."""

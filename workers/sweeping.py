@@ -1,5 +1,7 @@
 """The sweep: every worker publishes again what PostgreSQL says is due, and finishes what was left open.
 
+- when a worker died: every message in flight, since the dead one may have reserved some (prefetched,
+  unacknowledged in the broker until its visibility timeout, an hour) that no table can name;
 - deliveries whose retry is due, whose message may be lost, or whose worker died mid-send;
 - chunks whose message was lost or whose worker died;
 - runs whose worker died before it planned or expanded them;
@@ -23,6 +25,7 @@ import psycopg
 from shared.db import connect
 from shared.settings import Settings
 from shared.sql import deliveries as delivery_sql
+from shared.sql import heartbeats as heartbeat_sql
 from shared.sql import run_chunks as chunk_sql
 from shared.sql import runs as run_sql
 from workers.finishing import finish_settled_runs
@@ -36,6 +39,12 @@ def sweep_once(conn: psycopg.Connection, settings: Settings) -> int:
     """Claim and publish due deliveries, chunks and stalled runs, finish runs left open; return the count."""
     again, dead_after = settings.republish_after_s, settings.worker_dead_after_s
     with conn.transaction():
+        dead = heartbeat_sql.reap_dead_workers(conn, dead_after)
+        if dead:
+            again_now = (delivery_sql.republish_in_flight(conn), chunk_sql.republish_in_flight(conn),
+                         run_sql.republish_in_flight(conn))
+            logger.warning("workers %s stopped beating: publishing again %s deliveries, %s chunks and %s runs "
+                           "in flight, which they may have reserved", ", ".join(dead), *again_now)
         due = delivery_sql.claim_due_for_publish(conn, SWEEP_LIMIT, again, dead_after)
         chunks = chunk_sql.claim_due_for_publish(conn, SWEEP_LIMIT, again, dead_after)
         runs = run_sql.runs_held_by_dead_workers(conn, dead_after, SWEEP_LIMIT)

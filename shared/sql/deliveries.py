@@ -260,6 +260,16 @@ def claim_due_for_publish(conn: psycopg.Connection, limit: int, republish_after_
     return [(r[0], r[1]) for r in [*due, *orphaned]]
 
 
+def republish_in_flight(conn: psycopg.Connection) -> int:
+    """Make every row whose message is in the broker due for publish now (a worker died, and may have
+    reserved it); return how many. A row published twice is claimed once: the copy finds it taken."""
+    cur = conn.execute(
+        f"""UPDATE deliveries SET publish_after = now()
+            WHERE status IN ('{DeliveryStatus.PENDING}', '{DeliveryStatus.RETRYING}') AND publish_after > now()
+              AND (next_attempt_at IS NULL OR next_attempt_at <= now())""")
+    return cur.rowcount
+
+
 def last_delivered_sha256(conn: psycopg.Connection, organization_id: UUID, schedule_id: UUID,
                           user_id: UUID | None) -> str | None:
     """Return the sha256 of the newest artifact of the schedule (and subscriber) that was delivered."""

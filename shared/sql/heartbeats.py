@@ -45,11 +45,20 @@ def forget_worker(conn: psycopg.Connection, worker_id: str) -> None:
     conn.execute("DELETE FROM worker_heartbeats WHERE worker_id = %s", (worker_id,))
 
 
-def delete_stale_worker_heartbeats(conn: psycopg.Connection, older_than_s: float) -> int:
-    """Forget workers not heard from for a long while; return how many."""
-    cur = conn.execute("DELETE FROM worker_heartbeats WHERE last_seen_at < now() - make_interval(secs => %s)",
-                       (older_than_s,))
-    return cur.rowcount
+def reap_dead_workers(conn: psycopg.Connection, dead_after_s: float) -> list[str]:
+    """Forget workers not heard from for `dead_after_s` and return them, each to exactly one caller.
+
+    What a dead worker claimed is taken up through holder_is_dead; what it had only reserved (a
+    prefetched message, unacknowledged in the broker until its visibility timeout) is known to no
+    table, so the caller republishes every message in flight once per death (see the sweep)."""
+    rows = conn.execute(
+        """DELETE FROM worker_heartbeats WHERE worker_id IN (
+               SELECT worker_id FROM worker_heartbeats WHERE last_seen_at < now() - make_interval(secs => %s)
+               FOR UPDATE SKIP LOCKED)
+           RETURNING worker_id""",
+        (dead_after_s,),
+    ).fetchall()
+    return [r[0] for r in rows]
 
 
 def record_beat_heartbeat(conn: psycopg.Connection, beat: BeatHeartbeat) -> None:

@@ -78,3 +78,10 @@ def claim_due_for_publish(conn: psycopg.Connection, limit: int, republish_after_
         {"again": republish_after_s, "limit": limit, "dead_after": dead_after_s},
     ).fetchall()
     return [(r[0], r[1]) for r in rows]
+
+
+def republish_in_flight(conn: psycopg.Connection) -> int:
+    """Make every unclaimed chunk whose message is in the broker due for publish now; return how many."""
+    cur = conn.execute("""UPDATE run_chunks SET publish_after = now()
+                          WHERE done_at IS NULL AND claimed_by IS NULL AND publish_after > now()""")
+    return cur.rowcount

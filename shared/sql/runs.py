@@ -128,6 +128,12 @@ def mark_unpublished_runs(conn: psycopg.Connection, limit: int, republish_after_
     return ids
 
 
+def republish_in_flight(conn: psycopg.Connection) -> int:
+    """Hand every published, unstarted run back to beat's relay to publish again; return how many."""
+    cur = conn.execute(f"UPDATE runs SET status = '{RunStatus.PENDING}' WHERE status = '{RunStatus.PUBLISHED}'")
+    return cur.rowcount
+
+
 def _mark_published(conn: psycopg.Connection, select_ids: str, params: tuple[object, ...]) -> list[UUID]:
     rows = conn.execute(
         f"""UPDATE runs SET status = '{RunStatus.PUBLISHED}', published_at = clock_timestamp(),

@@ -1,8 +1,10 @@
 """What one tenant cannot do to a worker: hold it past a time limit, trickle an answer for ever, pass its
-deliveries quota; and a slow worker that is alive is never doubled, a run that kills its workers is failed."""
+deliveries quota; and a slow worker that is alive is never doubled, a run that kills its workers is failed,
+what a dead worker had only reserved is sent within seconds."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from collections.abc import Iterator
@@ -11,6 +13,8 @@ import pytest
 
 from shared.db import transaction
 from shared.settings import Settings
+from shared.sql import artifacts as artifact_sql
+from shared.sql import deliveries as delivery_sql
 from tests.integration.workers.conftest import World
 from tests.processes import Process, start_worker, wait_for
 from tests.servers import HttpSink, ReceivedRequest, SmtpSink, TrickleServer
@@ -127,3 +131,37 @@ def test_a_run_whose_workers_keep_dying_is_failed_not_tried_for_ever(world: Worl
 
     assert run["status"] == "failed" and run["error"].startswith("abandoned: 3 workers died while producing it")
     assert http_sink.requests == []
+
+
+def test_deliveries_whose_message_a_dead_worker_reserved_are_sent_within_seconds(world: World,
+                                                                                  http_sink: HttpSink) -> None:
+    # A worker prefetched the message of these deliveries and was killed before it claimed them: the
+    # broker holds it unacknowledged for its visibility timeout (an hour), and no row names the worker.
+    sid = world.schedule({"type": "webhook", "url": f"{http_sink.url}/reserved"})
+    dead = f"killed-{uuid.uuid4().hex[:6]}"
+    body = b'{"rows": []}'
+    with transaction(world.pool) as conn:
+        conn.execute("INSERT INTO worker_heartbeats (worker_id, hostname, pid, last_seen_at) "
+                     "VALUES (%s, 'elsewhere', 1, now() - interval '1 minute')", (dead,))
+        row = conn.execute(
+            """INSERT INTO runs (organization_id, schedule_id, scheduled_for, trigger, status, published_at,
+                                 started_at, planned_at, expanded_at, claimed_by, claims)
+               VALUES (%s, %s, now(), 'manual', 'running', now(), now(), now(), now(), %s, 1) RETURNING id""",
+            (world.org, sid, dead)).fetchone()
+        assert row is not None
+        run_id = row[0]
+        [artifact] = artifact_sql.insert_artifacts(conn, [artifact_sql.NewArtifact(
+            world.org, run_id, None, "application/json", "report.json", body, hashlib.sha256(body).hexdigest())])
+        target = delivery_sql.Target(world.org, run_id, sid, "webhook", 3)
+        # Inserted as the producer leaves them, with the safety net an hour ahead, and never published here.
+        delivery_sql.insert_many(conn, [(target, delivery_sql.NewDelivery(f"r{n}", None, artifact))
+                                        for n in range(5)], 3600)
+    started = time.monotonic()
+
+    run = world.wait_run(run_id, timeout=20)
+
+    assert run["status"] == "complete" and run["deliveries_delivered"] == 5
+    assert time.monotonic() - started < 15
+    assert len({r.headers["webhook-id"] for r in http_sink.requests if r.path == "/reserved"}) == 5
+    # Seen dead once: its heartbeat is gone, so the next sweep publishes nothing again.
+    assert world.one("SELECT count(*) AS n FROM worker_heartbeats WHERE worker_id = %s", dead)["n"] == 0
