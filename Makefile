@@ -46,7 +46,7 @@ fuzz: install
 
 # Minutes of real beats being killed and restarted (PUNCTUAL_SOAK_MINUTES, default 10).
 soak: install
-	$(BIN)/python -m pytest -m soak -s tests/e2e/test_soak.py tests/chaos/test_beat_kill.py $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m soak -s tests/e2e/test_soak.py $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python bench/cron_bench.py

@@ -265,8 +265,10 @@ def republish_in_flight(conn: psycopg.Connection) -> int:
     reserved it); return how many. A row published twice is claimed once: the copy finds it taken."""
     cur = conn.execute(
         f"""UPDATE deliveries SET publish_after = now()
-            WHERE status IN ('{DeliveryStatus.PENDING}', '{DeliveryStatus.RETRYING}') AND publish_after > now()
-              AND (next_attempt_at IS NULL OR next_attempt_at <= now())""")
+            WHERE id IN (SELECT id FROM deliveries
+                         WHERE status IN ('{DeliveryStatus.PENDING}', '{DeliveryStatus.RETRYING}')
+                           AND publish_after > now() AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+                         FOR UPDATE SKIP LOCKED)""")  # a row locked now is being claimed
     return cur.rowcount
 
 

@@ -83,5 +83,8 @@ def claim_due_for_publish(conn: psycopg.Connection, limit: int, republish_after_
 def republish_in_flight(conn: psycopg.Connection) -> int:
     """Make every unclaimed chunk whose message is in the broker due for publish now; return how many."""
     cur = conn.execute("""UPDATE run_chunks SET publish_after = now()
-                          WHERE done_at IS NULL AND claimed_by IS NULL AND publish_after > now()""")
+                          WHERE (run_id, chunk_no) IN (
+                              SELECT run_id, chunk_no FROM run_chunks
+                              WHERE done_at IS NULL AND claimed_by IS NULL AND publish_after > now()
+                              FOR UPDATE SKIP LOCKED)""")
     return cur.rowcount

@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import psycopg
+import psycopg.errors
 from psycopg.rows import class_row
 
 from shared.run_policy import DeliveryCounts
@@ -79,6 +81,8 @@ CLAIMABLE = (f"(r.status IN ({sql_in(RUN_UNSTARTED)}) OR (r.status = '{RunStatus
              f"AND r.expanded_at IS NULL AND r.planned_at IS NULL AND {holder_is_dead('r')}))")
 # A run claimed more often than this killed the workers that produced it: it is failed instead.
 MAX_CLAIMS = 3
+# How long a claim waits for runs another transaction holds (beat's relay, publishing them) before it skips them.
+CLAIM_LOCK_WAIT_S = 5.0
 
 
 def insert_runs(conn: psycopg.Connection, slots: Sequence[RunSlot]) -> int:
@@ -130,7 +134,10 @@ def mark_unpublished_runs(conn: psycopg.Connection, limit: int, republish_after_
 
 def republish_in_flight(conn: psycopg.Connection) -> int:
     """Hand every published, unstarted run back to beat's relay to publish again; return how many."""
-    cur = conn.execute(f"UPDATE runs SET status = '{RunStatus.PENDING}' WHERE status = '{RunStatus.PUBLISHED}'")
+    # SKIP LOCKED: a run locked now is being claimed (or published) already, and waiting could deadlock.
+    cur = conn.execute(f"""UPDATE runs SET status = '{RunStatus.PENDING}'
+                           WHERE id IN (SELECT id FROM runs WHERE status = '{RunStatus.PUBLISHED}'
+                                        FOR UPDATE SKIP LOCKED)""")
     return cur.rowcount
 
 
@@ -153,23 +160,37 @@ def claim_runs(conn: psycopg.Connection, run_ids: Sequence[UUID], worker_id: str
     """
     if not run_ids:
         return [], set(), set()
+    # Waits for rows another transaction holds, in id order (two overlapping batches, a redelivered
+    # message, cannot deadlock): beat's relay publishes before it commits, so a worker fast enough
+    # gets the message while the rows are still locked, and skipping them would leave them published
+    # with no message until the relay's republish interval (minutes). The wait is bounded: past it
+    # the claim takes what is free, and the rest is taken by the holder or republished.
+    try:
+        with conn.transaction():  # a savepoint: a lock timeout undoes only this attempt
+            conn.execute(f"SET LOCAL lock_timeout = {int(CLAIM_LOCK_WAIT_S * 1000)}")
+            rows = _claim_runs(conn, run_ids, worker_id, dead_after_s, "")
+            conn.execute("SET LOCAL lock_timeout TO DEFAULT")
+    except psycopg.errors.LockNotAvailable:
+        rows = _claim_runs(conn, run_ids, worker_id, dead_after_s, " SKIP LOCKED")
+    return ([Run(*row[2:]) for row in rows], {row[2] for row in rows if row[0]},
+            {row[2] for row in rows if row[1]})
+
+
+def _claim_runs(conn: psycopg.Connection, run_ids: Sequence[UUID], worker_id: str, dead_after_s: float,
+                skip: str) -> list[tuple[Any, ...]]:
     with conn.cursor() as cur:
-        # Locked in id order and skipping rows another claim holds (that claim takes them): two
-        # overlapping batches (a redelivered message) neither wait on nor deadlock each other.
         cur.execute(
             f"""WITH claimable AS (
                     SELECT r.id, r.status = '{RunStatus.RUNNING}' AS retaken FROM runs r
                     WHERE r.id = ANY(%(ids)b) AND {CLAIMABLE}
-                    ORDER BY r.id FOR UPDATE SKIP LOCKED)
+                    ORDER BY r.id FOR UPDATE{skip})
                 UPDATE runs r SET status = '{RunStatus.RUNNING}', started_at = now(), claimed_by = %(worker)s,
                                   claims = r.claims + 1
                 FROM claimable WHERE r.id = claimable.id
                 RETURNING claimable.retaken, r.claims > {MAX_CLAIMS}, {_RUN_COLUMNS_OF_R}""",
             {"ids": list(run_ids), "worker": worker_id, "dead_after": dead_after_s},
         )
-        rows = cur.fetchall()
-    return ([Run(*row[2:]) for row in rows], {row[2] for row in rows if row[0]},
-            {row[2] for row in rows if row[1]})
+        return cur.fetchall()
 
 
 def release_runs(conn: psycopg.Connection, run_ids: Sequence[UUID], worker_id: str) -> None:

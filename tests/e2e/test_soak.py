@@ -107,7 +107,12 @@ def assert_delivered_once(pool: ConnectionPool, http_sink: HttpSink, workers: Se
     try:
         wait_for(settled, timeout=timeout, interval=1)
     except AssertionError:
-        raise AssertionError("runs not complete:\n" + "\n".join(w.output()[-3000:] for w in workers)) from None
+        with pool.connection() as c:
+            runs = c.execute("SELECT status, claimed_by IS NOT NULL, publish_count, count(*) FROM runs "
+                             "WHERE status <> 'complete' GROUP BY 1, 2, 3").fetchall()
+            deliveries = c.execute("SELECT status, count(*) FROM deliveries GROUP BY 1").fetchall()
+        raise AssertionError(f"runs not complete (status, claimed, publish_count, n): {runs}; deliveries {deliveries}\n"
+                             + "\n".join(w.output()[-3000:] for w in workers)) from None
     with pool.connection() as c:
         total_runs = c.execute("SELECT count(*) FROM runs").fetchone()[0]  # type: ignore[index]
         delivered = c.execute("SELECT count(*) FROM deliveries WHERE status = 'delivered'").fetchone()[0]  # type: ignore[index]

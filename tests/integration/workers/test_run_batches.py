@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -115,3 +116,19 @@ def test_a_batch_skips_runs_a_live_worker_holds_and_takes_up_runs_whose_worker_d
     reclaimed = runs(world, abandoned)[abandoned[0]]
     assert reclaimed["started_at"] > datetime.now(UTC) - timedelta(seconds=60)  # claimed anew
     assert sorted(posted_run_ids(http_sink, "/skip")) == sorted(str(i) for i in [*abandoned, *fresh])
+
+
+def test_a_batch_that_arrives_while_the_relay_still_holds_its_runs_waits_for_them(world: World,
+                                                                                   http_sink: HttpSink) -> None:
+    # Beat's relay marks runs published and publishes their message before it commits: a worker fast
+    # enough claims while the rows are still locked. Skipping them would leave them published with no
+    # message until the relay's republish interval, minutes later.
+    sid = world.schedule({"type": "webhook", "url": f"{http_sink.url}/held"})
+    ids = insert_runs(world, sid, 5, status="pending")
+    with world.pool.connection() as relay, relay.transaction():
+        relay.execute("UPDATE runs SET status = 'published', published_at = now() WHERE id = ANY(%s)", (ids,))
+        fire_batch(world, ids)
+        time.sleep(1.0)  # the worker has the message and waits on the rows
+    for run_id in ids:
+        assert world.wait_run(run_id, timeout=30)["status"] == "complete"
+    assert sorted(posted_run_ids(http_sink, "/held")) == sorted(str(i) for i in ids)
