@@ -1,7 +1,8 @@
 """The sweep: every worker publishes again what PostgreSQL says is due, and finishes what was left open.
 
 - when a worker died: every message in flight, since the dead one may have reserved some (prefetched,
-  unacknowledged in the broker until its visibility timeout, an hour) that no table can name;
+  unacknowledged until the broker's visibility timeout, or lost if it died between taking and
+  recording it) that no table can name;
 - deliveries whose retry is due, whose message may be lost, or whose worker died mid-send;
 - chunks whose message was lost or whose worker died;
 - runs whose worker died before it planned or expanded them;

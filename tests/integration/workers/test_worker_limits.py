@@ -136,7 +136,7 @@ def test_a_run_whose_workers_keep_dying_is_failed_not_tried_for_ever(world: Worl
 def test_deliveries_whose_message_a_dead_worker_reserved_are_sent_within_seconds(world: World,
                                                                                   http_sink: HttpSink) -> None:
     # A worker prefetched the message of these deliveries and was killed before it claimed them: the
-    # broker holds it unacknowledged for its visibility timeout (an hour), and no row names the worker.
+    # broker holds it unacknowledged until its visibility timeout (or lost it), and no row names the worker.
     sid = world.schedule({"type": "webhook", "url": f"{http_sink.url}/reserved"})
     dead = f"killed-{uuid.uuid4().hex[:6]}"
     body = b'{"rows": []}'
