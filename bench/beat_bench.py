@@ -85,6 +85,7 @@ class Context:
     redis_url: str
     tmp: Path
     args: argparse.Namespace
+    redis_pid: int = 0
     rows: list[Row] = field(default_factory=list)
 
 
@@ -187,6 +188,28 @@ def cpu_by_pid(pids: list[int]) -> dict[int, float]:
 
 def total_cpu(pids: list[int]) -> float:
     return sum(cpu_by_pid(pids).values())
+
+
+def process_tree(pid: int) -> list[int]:
+    """A process and its descendants (a prefork worker's children), from /proc."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        try:
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as f:
+                    todo += [int(child) for child in f.read().split()]
+        except OSError:
+            pass  # exited meanwhile
+    return found
+
+
+def database_backends(ctx: Context) -> list[int]:
+    with psycopg.connect(ctx.url, autocommit=True) as conn:
+        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                            "AND pid <> pg_backend_pid()")
+        return [r[0] for r in rows]
 
 
 def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
@@ -316,6 +339,23 @@ def executed_note(ctx: Context, count: int, slot_at: datetime, timeout: float) -
             f"p99 {pct(lags, 0.99):.3f} s" + ("" if finished else " (not all)"))
 
 
+def cpu_parts(ctx: Context, worker_procs: list[Proc]) -> dict[str, dict[int, float]]:
+    """CPU seconds so far of each part of the delivered pipeline, per process."""
+    runs, deliver = worker_procs
+    return {"runs pool": cpu_by_pid(process_tree(runs.popen.pid)),
+            "deliver pool": cpu_by_pid(process_tree(deliver.popen.pid)),
+            "postgres": cpu_by_pid(database_backends(ctx)), "redis": cpu_by_pid([ctx.redis_pid]),
+            "bench + sink": cpu_by_pid([os.getpid()])}
+
+
+def cpu_note(before: dict[str, dict[int, float]], after: dict[str, dict[int, float]], runs: int) -> str:
+    """CPU per run of each part (ms), the profile of where a delivered run's time goes."""
+    # A process that appeared meanwhile (a new backend, a restarted child) counts from zero.
+    used = {part: sum(t - before[part].get(pid, 0.0) for pid, t in after[part].items()) for part in before}
+    parts = ", ".join(f"{part} {seconds * 1000 / max(runs, 1):.2f}" for part, seconds in used.items())
+    return f"CPU ms per run: {parts} (total {sum(used.values()) * 1000 / max(runs, 1):.2f})"
+
+
 def daily_away_from_now() -> str:
     """300 daily expressions (60 minutes x 5 hours) whose slots are 3-21 hours from now in every zone
     used: planning costs what it would in production, and nothing else comes due while we measure."""
@@ -366,6 +406,7 @@ def punctual_burst(ctx: Context, count: int, *, workers: int = 0, beats: int = 1
         backends = backend_pids(ctx, "punctual-beat")
         beat_pids = [p.popen.pid for p in [beat, *others]]
         cpu0, db0 = total_cpu(beat_pids), cpu_by_pid(backends)
+        parts0 = cpu_parts(ctx, worker_procs) if delivered else {}
         timeout = ctx.args.timeout + lead
         if watcher is not None:
             finished = watcher.wait_for(count, timeout, lambda: beat.popen.poll() is None)
@@ -382,7 +423,8 @@ def punctual_burst(ctx: Context, count: int, *, workers: int = 0, beats: int = 1
             note += executed_note(ctx, count, slot_at, timeout)
         if delivered and sink is not None:
             complete = sql_value(ctx, "SELECT count(*) FROM runs WHERE status = 'complete'")
-            note += f" {complete} complete, {len(sink.requests)} POSTs received"
+            note += f" {complete} complete, {len(sink.requests)} POSTs received; " + cpu_note(
+                parts0, cpu_parts(ctx, worker_procs), done)
         if late_insert > 0:
             note += f" (insert ended {late_insert:.1f} s after the slot)"
         return Row("punctual", scenario, count, str(done), fmt(elapsed), fmt(done / elapsed, 0) if done else "0",
@@ -649,7 +691,7 @@ def main() -> None:
     redis_url, redis_proc = start_redis(tmp / "redis")
     try:
         with private_database(admin_url, prefix="punctual_bench") as url:
-            ctx = Context(admin_url, url, redis_url, tmp, args)
+            ctx = Context(admin_url, url, redis_url, tmp, args, redis_proc.pid)
             try:
                 run(ctx)
             finally:
