@@ -53,7 +53,7 @@ class Settings:
     data_sources: Mapping[str, DataSourceGrant] = field(default_factory=dict)
     public_url: str = "http://127.0.0.1:8000"
     retry_sweep_interval_s: float = 5.0
-    runs_per_message: int = 25
+    runs_per_message: int = 100
     subscribers_per_chunk: int = 100
     deliveries_per_message: int = 100
     delivery_concurrency: int = 16
@@ -302,7 +302,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         retry_sweep_interval_s=_float(env, "PUNCTUAL_RETRY_SWEEP_INTERVAL", 5.0),
         send_slots=SlotRules(grid_s=_int(env, "PUNCTUAL_SEND_SLOT_SECONDS", 900, minimum=1),
                              lead_s=_int(env, "PUNCTUAL_SEND_MIN_LEAD_SECONDS", 900)),
-        runs_per_message=_int(env, "PUNCTUAL_RUNS_PER_MESSAGE", 25, minimum=1),
+        runs_per_message=_int(env, "PUNCTUAL_RUNS_PER_MESSAGE", 100, minimum=1),
         subscribers_per_chunk=_int(env, "PUNCTUAL_SUBSCRIBERS_PER_CHUNK", 100, minimum=1),
         deliveries_per_message=_int(env, "PUNCTUAL_DELIVERIES_PER_MESSAGE", 100, minimum=1),
         delivery_concurrency=_int(env, "PUNCTUAL_DELIVERY_CONCURRENCY", 16, minimum=1),

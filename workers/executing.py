@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
 from uuid import UUID
@@ -36,7 +37,7 @@ from shared.statuses import DeliveryStatus, RunStatus
 from workers.commands.base import CommandError
 from workers.finishing import close_runs, finish_settled_runs
 from workers.producing import Plan, Produced, held_back, load_plans, produce
-from workers.publishing import publish_chunks, publish_deliveries
+from workers.publishing import publish_chunks, publish_deliveries, publish_runs
 from workers.state import WorkerState, get_state
 
 logger = logging.getLogger("punctual.workers")
@@ -44,6 +45,7 @@ logger = logging.getLogger("punctual.workers")
 SUBSCRIBER_PAGE = 1000   # subscribers read per statement (and deliveries inserted per transaction)
 EMAIL_GROUP_SIZE = 50    # recipients of one message when email fan_out is off
 FLUSH_AFTER_S = 0.5      # a batch writes the runs it produced at least this often
+HAND_OFF_AFTER_S = 1.0   # a batch still busy after this starts no more runs: it hands the rest to other workers
 NO_RECIPIENTS = "no recipients: add subscribers or email addresses to the schedule"
 ABANDONED = ("abandoned: {n} workers died while producing it (a command past the task time limit, a crash or "
              "running out of memory); not tried again")
@@ -71,6 +73,27 @@ def run_mode(plan: Plan, has_subscribers: bool) -> RunMode:
     return RunMode.ONCE_TO_DESTINATION
 
 
+@dataclass
+class HandOff:
+    """When a batch stops starting runs, and the runs it left for other workers.
+
+    A burst of quick runs goes through in large batches (one claim, one write, one delivery
+    message for many runs), while a batch of slow commands spreads over every idle worker: once
+    it has run for HAND_OFF_AFTER_S, the runs it has not begun are handed back and published in
+    messages sized by how many it got through.
+    """
+    at: float                # time.monotonic() past which no run is begun here
+    keep: frozenset[UUID]    # runs taken over from a dead worker: carried out here (their deliveries may exist)
+    left: list[Plan] = field(default_factory=list)
+
+    def defer(self, plan: Plan) -> bool:
+        """True (and the run is left) if it is too late to begin this run here."""
+        if plan.run.id in self.keep or time.monotonic() < self.at:
+            return False
+        self.left.append(plan)
+        return True
+
+
 def execute_runs(run_ids: Sequence[UUID]) -> int:
     """Claim runs in one statement and carry each out by its mode; return how many were claimed."""
     state = get_state()
@@ -90,8 +113,12 @@ def execute_runs(run_ids: Sequence[UUID]) -> int:
         close_runs(conn, [*gone, *refused], settings.consecutive_failures_to_disable)
         for closing in refused:
             plans[closing.run_id] = None
+    todo = [p for p in plans.values() if p is not None]
+    hand_off = HandOff(time.monotonic() + HAND_OFF_AFTER_S, frozenset(retaken))
     try:
-        _carry_out(state, [p for p in plans.values() if p is not None], modes)
+        _carry_out(state, todo, modes, hand_off)
+        if hand_off.left:
+            _hand_off(state, hand_off.left, begun=len(todo) - len(hand_off.left))
         if retaken:
             _republish_pending(state, sorted(retaken))
     except Exception:
@@ -143,16 +170,29 @@ def _has_subscribers(conn: psycopg.Connection, plan: Plan) -> bool:
     return subscriber_sql.has_subscribers(conn, plan.run.organization_id, plan.schedule.id)
 
 
-def _carry_out(state: WorkerState, plans: list[Plan], modes: dict[UUID, RunMode]) -> None:
+def _carry_out(state: WorkerState, plans: list[Plan], modes: dict[UUID, RunMode], hand_off: HandOff) -> None:
     # Runs to a single destination first: they are quick, and nothing is written before producing them.
-    run_once_to_destination(state, [p for p in plans if modes[p.run.id] is RunMode.ONCE_TO_DESTINATION])
+    run_once_to_destination(state, [p for p in plans if modes[p.run.id] is RunMode.ONCE_TO_DESTINATION], hand_off)
     for plan in plans:
+        if modes[plan.run.id] is RunMode.ONCE_TO_DESTINATION or hand_off.defer(plan):
+            continue
         if modes[plan.run.id] is RunMode.ONCE_BY_EMAIL:
             run_once_by_email(state, plan)
         elif modes[plan.run.id] is RunMode.PER_SUBSCRIBER:
             run_per_subscriber(state, plan)
         elif modes[plan.run.id] is RunMode.TO_EACH_CHANNEL:
             run_to_each_channel(state, plan)
+
+
+def _hand_off(state: WorkerState, plans: list[Plan], begun: int) -> None:
+    # Handed back unstarted (published, the claim not counted), then published in messages of as many
+    # runs as this batch began in HAND_OFF_AFTER_S: idle workers take them at once. A publish that fails
+    # leaves them published with no message, for beat's relay to publish again (PUNCTUAL_BEAT_REPUBLISH_AFTER).
+    run_ids = [p.run.id for p in plans]
+    with transaction(state.pool) as conn:
+        run_sql.release_runs(conn, run_ids, state.worker_id)
+    logger.info("a batch ran past %.1f s: %d runs handed to other workers", HAND_OFF_AFTER_S, len(run_ids))
+    publish_runs(run_ids, max(1, begun))
 
 
 def _republish_pending(state: WorkerState, run_ids: list[UUID]) -> None:
@@ -176,15 +216,18 @@ def _release(state: WorkerState, run_ids: list[UUID]) -> None:
 
 # --- once to a destination ----------------------------------------------------------------------
 
-def run_once_to_destination(state: WorkerState, plans: list[Plan]) -> None:
+def run_once_to_destination(state: WorkerState, plans: list[Plan], hand_off: HandOff) -> None:
     """Produce each run's content once and write artifact, delivery and 'expanded' for the batch together.
 
     The runs produced within FLUSH_AFTER_S share one transaction and one broker connection; a slow
     command flushes what was produced before it, so a fast run never waits on a slow neighbour.
+    Runs not begun by the hand-off time are left to other workers.
     """
     pending: list[tuple[Plan, Produced | str]] = []
     since = time.monotonic()
     for plan in plans:
+        if hand_off.defer(plan):
+            continue
         pending.append((plan, _produce_or_error(plan, None, state)))
         if time.monotonic() - since >= FLUSH_AFTER_S:
             _write_once_to_destination(state, pending)

@@ -14,7 +14,7 @@ from tests.integration.workers.conftest import World
 from tests.servers import HttpSink
 
 SLOT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-CHUNK = 25  # the default PUNCTUAL_RUNS_PER_MESSAGE: a start_batch of 60 ids becomes 3 execute_batch messages
+CHUNK = 100  # the default PUNCTUAL_RUNS_PER_MESSAGE: a start_batch of 250 ids becomes 3 execute_batch messages
 
 
 def insert_runs(world: World, schedule_id: uuid.UUID, count: int, *, first: int = 0,
@@ -55,7 +55,7 @@ def posted_run_ids(sink: HttpSink, path: str) -> list[str]:
 def test_a_batch_starts_and_completes_every_run_exactly_once_and_a_redelivery_duplicates_nothing(
         world: World, http_sink: HttpSink) -> None:
     sid = world.schedule({"type": "webhook", "url": f"{http_sink.url}/batch"})
-    ids = insert_runs(world, sid, 60)
+    ids = insert_runs(world, sid, 250)
     fire_batch(world, ids)  # as beat publishes: one start_batch message naming every run
     for run_id in ids:
         world.wait_run(run_id, timeout=60)
@@ -64,16 +64,16 @@ def test_a_batch_starts_and_completes_every_run_exactly_once_and_a_redelivery_du
     assert {r["status"] for r in first.values()} == {"complete"}
     assert all(r["started_at"] is not None and r["deliveries_delivered"] == 1 for r in first.values())
     assert sorted(posted_run_ids(http_sink, "/batch")) == sorted(str(i) for i in ids)  # each once
-    assert world.one("SELECT count(*) AS n FROM deliveries WHERE run_id = ANY(%s)", ids)["n"] == 60
+    assert world.one("SELECT count(*) AS n FROM deliveries WHERE run_id = ANY(%s)", ids)["n"] == 250
 
     # The same beat message and a chunk of it delivered again (a broker redelivery). A fresh run in
     # each chunk tells us when the worker has been through that chunk: they are claimed together.
-    sentinels = insert_runs(world, sid, 3, first=100)
+    sentinels = insert_runs(world, sid, 3, first=1000)
     again = [*ids]
     for n, sentinel in enumerate(sentinels):
         again.insert(n * CHUNK, sentinel)
     fire_batch(world, again)
-    fire_batch(world, [*ids[:30], sentinels[0]], TASK_EXECUTE_RUNS)
+    fire_batch(world, [*ids[:120], sentinels[0]], TASK_EXECUTE_RUNS)
     for run_id in sentinels:
         assert world.wait_run(run_id, timeout=60)["status"] == "complete"
 
@@ -82,7 +82,33 @@ def test_a_batch_starts_and_completes_every_run_exactly_once_and_a_redelivery_du
         assert after[run_id]["started_at"] == first[run_id]["started_at"]  # never claimed twice
         assert after[run_id]["finished_at"] == first[run_id]["finished_at"]
     assert sorted(posted_run_ids(http_sink, "/batch")) == sorted(str(i) for i in [*ids, *sentinels])
-    assert world.one("SELECT count(*) AS n FROM deliveries WHERE run_id = ANY(%s)", ids)["n"] == 60
+    assert world.one("SELECT count(*) AS n FROM deliveries WHERE run_id = ANY(%s)", ids)["n"] == 250
+
+
+def test_a_batch_of_slow_runs_hands_what_it_has_not_begun_to_idle_workers(world: World, http_sink: HttpSink) -> None:
+    # Eight runs whose command answers in 0.6 s, in one message: alone, one process would take them one
+    # after another (about 5 s). After HAND_OFF_AFTER_S (1 s) the batch begins no more runs and publishes
+    # the rest for the module worker's other processes, so the runs are carried out by several of them.
+    def slow_render(request: Any, index: int) -> tuple[int, dict[str, str], bytes]:
+        if request.path == "/slow-render":
+            time.sleep(0.6)
+        return 200, {"Content-Type": "application/json"}, b'{"ok": true}'
+
+    http_sink.responder = slow_render
+    command = world.command("http", {"url": f"{http_sink.url}/slow-render"})
+    sid = world.schedule({"type": "webhook", "url": f"{http_sink.url}/slow"}, command_id=command)
+    ids = insert_runs(world, sid, 8)
+    fire_batch(world, ids, TASK_EXECUTE_RUNS)
+    for run_id in ids:
+        assert world.wait_run(run_id, timeout=60)["status"] == "complete"
+
+    after = runs(world, ids)
+    assert len({r["claimed_by"] for r in after.values()}) >= 2  # spread over processes
+    assert all(r["claims"] == 1 for r in after.values())  # a hand-back is not a claim that killed a worker
+    posted = [{k.lower(): v for k, v in r.headers.items()}["webhook-id"]
+              for r in http_sink.requests if r.path == "/slow"]
+    assert len(posted) == len(set(posted)) == 8  # each run's one delivery, sent once
+    assert sum(1 for r in http_sink.requests if r.path == "/slow-render") == 8  # each produced once
 
 
 def test_a_batch_skips_runs_a_live_worker_holds_and_takes_up_runs_whose_worker_died(
