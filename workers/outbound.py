@@ -1,40 +1,44 @@
 """The one outbound client: every connection a worker opens on a tenant's behalf goes through here.
 
-HTTP (webhooks, Slack, http commands) goes through one urllib3 keep-alive pool per process whose
-connections are opened by `_PinnedConnection`: the host is resolved, every address checked
-against the outbound policy (shared.outbound), and the socket connected to a checked address,
-never to the name. TLS still verifies the certificate against the name. So a pooled client cannot
-be sent to a private address by DNS rebinding, and a refused address fails the connection, not
-the save. SFTP opens its socket with `open_socket`, under the same check. Proxies from the
+HTTP (webhooks, Slack, message gateways, http commands) goes through `HttpClient`: keep-alive
+connections kept per thread, each opened by `open_socket`: the host is resolved, every address
+checked against the outbound policy (shared.outbound), and the socket connected to a checked
+address, never to the name. TLS still verifies the certificate against the name. So a kept
+connection cannot be sent to a private address by DNS rebinding, and a refused address fails the
+connection, not the save. SFTP opens its socket with `open_socket` too. Proxies from the
 environment are ignored: a proxy would make the check meaningless.
 
-urllib3 is used directly, not through requests (whose transport it is): a small POST on a
-keep-alive connection costs about 650 µs of CPU through requests' Session, Response and cookie
-layers and about 370 µs through urllib3 here, and at a thousand deliveries a second on two cores
-that is the difference between meeting the target and not (bench/delivery_bench.py).
+The requests go out on the standard library's http.client, not through requests or urllib3
+(requests' transport): a small POST on a keep-alive connection costs about 650 µs of CPU through
+requests' Session, about 300 µs through urllib3's pool and response layers and about 130 µs
+through http.client here, and at a thousand deliveries a second on two cores that difference is a
+core's worth (bench/delivery_bench.py). What urllib3 added that we use is here: a connection the
+server closed while idle is not reused, one deadline for the whole answer, a byte cap, and gzip
+or deflate decoding, capped like the body.
 """
 
 from __future__ import annotations
 
+import http.client
+import select
 import socket
-import sys
+import ssl
+import threading
 import time
+import zlib
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
-import urllib3
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import ConnectTimeoutError, HTTPError, NewConnectionError, ProtocolError, ReadTimeoutError
-from urllib3.util import connection as urllib3_connection
+from urllib3 import HTTPHeaderDict
 
 from shared.errors import InvalidInput
 from shared.outbound import resolve_allowed
 
 USER_AGENT = "Punctual/0.1"
-ONE_WRITE_BYTES = 64 * 1024
+READ_BYTES = 65536
 
 
 class OutboundRefused(Exception):
@@ -45,10 +49,12 @@ class OutboundRefused(Exception):
         self.detail = detail
 
 
-def open_socket(host: str, port: int, allowlist: Iterable[str], timeout: float) -> socket.socket:
-    """A TCP socket to host:port connected to an address the policy allows; raises OutboundRefused or OSError."""
+def open_socket(host: str, port: int, allowlist: Iterable[str], timeout: float, *,
+                field: str = "host") -> socket.socket:
+    """A TCP socket to host:port connected to an address the policy allows; raises OutboundRefused or OSError
+    (TimeoutError when connecting took longer than `timeout`)."""
     try:
-        addresses = resolve_allowed(host, port, allowlist, field="host")
+        addresses = resolve_allowed(host, port, allowlist, field=field)
     except InvalidInput as exc:
         raise OutboundRefused(exc.detail) from None
     error: OSError | None = None
@@ -58,69 +64,6 @@ def open_socket(host: str, port: int, allowlist: Iterable[str], timeout: float) 
         except OSError as exc:
             error = exc
     raise error or OSError(f"cannot connect to {host}:{port}")
-
-
-class _PinnedConnection(HTTPConnection):
-    allowlist: tuple[str, ...] = ()
-    _one_write_body: bytes | None = None
-
-    def request(self, method: str, url: str, body: Any = None, headers: Any = None, **kwargs: Any) -> None:
-        # urllib3 writes the header block and a body in two send() calls; a small webhook body goes
-        # out with its headers in one (a write on loopback costs as much as the rest of the request).
-        if isinstance(body, bytes) and len(body) <= ONE_WRITE_BYTES:
-            headers = {**(headers or {}), "Content-Length": str(len(body))}
-            self._one_write_body, body = body, None
-        super().request(method, url, body=body, headers=headers, **kwargs)
-
-    def send(self, data: Any) -> None:
-        body = self._one_write_body
-        if body is not None and isinstance(data, bytes) and data.endswith(b"\r\n\r\n"):
-            self._one_write_body, data = None, data + body
-        super().send(data)
-
-    def _new_conn(self) -> socket.socket:
-        # Replaces urllib3's resolve-and-connect: the same name lookup, then the policy, then a
-        # connect to the address that passed (see urllib3.connection.HTTPConnection._new_conn).
-        try:
-            addresses = resolve_allowed(self._dns_host, self.port, self.allowlist, field="url")
-        except InvalidInput as exc:
-            raise OutboundRefused(exc.detail) from None
-        last: Exception | None = None
-        for address in addresses:
-            try:
-                sock = urllib3_connection.create_connection(
-                    (address, self.port), self.timeout, source_address=self.source_address,
-                    socket_options=self.socket_options)
-            except TimeoutError as exc:
-                last = ConnectTimeoutError(self, f"Connection to {self.host} timed out. "
-                                                 f"(connect timeout={self.timeout})")
-                last.__cause__ = exc
-                continue
-            except OSError as exc:
-                last = NewConnectionError(self, f"Failed to establish a new connection: {exc}")
-                continue
-            sys.audit("http.client.connect", self, self.host, self.port)
-            return sock
-        assert last is not None
-        raise last
-
-
-class _PinnedHTTPSConnection(_PinnedConnection, HTTPSConnection):
-    pass
-
-
-def pinned_pool_manager(allowlist: Iterable[str], maxsize: int) -> urllib3.PoolManager:
-    """A urllib3 PoolManager whose every connection is opened under the outbound policy."""
-    allowed = tuple(allowlist)
-    plain = type("PinnedConnection", (_PinnedConnection,), {"allowlist": allowed})
-    secure = type("PinnedHTTPSConnection", (_PinnedHTTPSConnection,), {"allowlist": allowed})
-    # block=False: a burst past maxsize opens extra connections (each checked) rather than waiting.
-    manager = urllib3.PoolManager(num_pools=100, maxsize=maxsize, block=False, retries=False)
-    manager.pool_classes_by_scheme = {
-        "http": type("PinnedPool", (HTTPConnectionPool,), {"ConnectionCls": plain}),
-        "https": type("PinnedHTTPSPool", (HTTPSConnectionPool,), {"ConnectionCls": secure}),
-    }
-    return manager
 
 
 class OutboundError(Exception):
@@ -146,63 +89,127 @@ class Answer:
     body: bytes
 
 
+def _pinned(connection: http.client.HTTPConnection, allowlist: tuple[str, ...]) -> http.client.HTTPConnection:
+    # http.client connects through this attribute (socket.create_connection by default); HTTPS then
+    # wraps the socket and verifies the certificate against the URL's name.
+    def connect(address: tuple[str, int], timeout: float, source_address: Any = None) -> socket.socket:
+        return open_socket(address[0], address[1], allowlist, timeout, field="url")
+    connection._create_connection = connect  # type: ignore[attr-defined]
+    return connection
+
+
 class HttpClient:
-    """The process's keep-alive HTTP client (thread-safe: urllib3's pools are)."""
+    """The process's keep-alive HTTP client: thread-safe, each thread keeping its own connections
+    (up to `maxsize` servers, the least recently used closed past that)."""
 
     def __init__(self, allowlist: Iterable[str], maxsize: int = 16) -> None:
         self.allowlist = tuple(allowlist)
-        self.pool = pinned_pool_manager(self.allowlist, maxsize)
+        self.maxsize = max(1, maxsize)
+        self._tls = ssl.create_default_context()
+        self._local = threading.local()
 
     def request(self, method: str, url: str, *, headers: Mapping[str, str], timeout: tuple[float, float],
                 max_bytes: int, data: bytes | None = None,
                 params: Mapping[str, str | None] | None = None) -> Answer:
         """Send without redirects and read the whole answer within the read timeout and the byte cap.
 
-        Raises OutboundRefused, ResponseTooLarge, OutboundTimeout when the whole answer did not
-        arrive within timeout[1] seconds (however slowly it trickled), or OutboundError.
+        Raises OutboundRefused, ResponseTooLarge, OutboundTimeout when connecting took longer than
+        timeout[0] or the whole answer did not arrive within timeout[1] seconds (however slowly it
+        trickled), or OutboundError.
         """
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise OutboundError(f"not an http(s) URL: {url!r}")
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            raise OutboundError(f"invalid port in {url!r}") from None
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         if params:
             query = urlencode({k: v for k, v in params.items() if v is not None})
-            url = f"{url}{'&' if '?' in url else '?'}{query}"
+            target = f"{target}{'&' if '?' in target else '?'}{query}"
+        connection = self._checkout((parts.scheme, parts.hostname, port), timeout[0])
+        stage = "connect"
         try:
-            response = self.pool.urlopen(
-                method, url, body=data, headers={"User-Agent": USER_AGENT, **headers}, redirect=False,
-                retries=False, preload_content=False,
-                timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]))
-        except (ConnectTimeoutError, ReadTimeoutError) as exc:
-            raise OutboundTimeout(f"{type(exc).__name__}: {exc}") from None
-        except HTTPError as exc:
-            raise OutboundError(f"{type(exc).__name__}: {exc}") from None
-        try:
-            body = _read_within(response, time.monotonic() + timeout[1], max_bytes)
-        except BaseException:
-            response.close()  # a half-read connection is not put back in the pool
+            if connection.sock is None:
+                connection.connect()
+            stage, sock = "read", connection.sock
+            deadline = time.monotonic() + timeout[1]
+            sock.settimeout(timeout[1])  # the send too: a receiver that stops reading
+            connection.request(method, target, body=data, headers={"User-Agent": USER_AGENT, **headers})
+            response = connection.getresponse()
+            body = _read_within(response, sock, deadline, max_bytes)
+        except OutboundRefused:
+            connection.close()
             raise
-        response.release_conn()
-        return Answer(response.status, response.headers, body)
+        except BaseException as exc:
+            connection.close()  # a half-read connection is not kept
+            raise _outbound_error(exc, stage, timeout) from None
+        # A response that says it closes has closed the socket already; the next request reconnects.
+        return Answer(response.status, HTTPHeaderDict(response.getheaders()), body)
+
+    def _checkout(self, key: tuple[str, str, int], connect_timeout: float) -> http.client.HTTPConnection:
+        kept: OrderedDict[tuple[str, str, int], http.client.HTTPConnection] | None = getattr(self._local, "kept", None)
+        if kept is None:
+            kept = self._local.kept = OrderedDict()
+        connection = kept.get(key)
+        if connection is None:
+            scheme, host, port = key
+            connection = _pinned(http.client.HTTPSConnection(host, port, context=self._tls) if scheme == "https"
+                                 else http.client.HTTPConnection(host, port), self.allowlist)
+            kept[key] = connection
+            while len(kept) > self.maxsize:
+                kept.popitem(last=False)[1].close()
+        kept.move_to_end(key)
+        connection.timeout = connect_timeout
+        sock = connection.sock
+        # Idle, a kept connection has nothing to read unless the server closed it (or sent junk): then
+        # it is not reused, since a request on it would fail with nothing sent.
+        if sock is not None and select.select([sock], [], [], 0)[0]:
+            connection.close()
+        return connection
 
 
-def _read_within(response: urllib3.BaseHTTPResponse, deadline: float, max_bytes: int) -> bytes:
-    # A read timeout is per recv(): a receiver trickling a byte every few seconds would hold a
+def _outbound_error(exc: BaseException, stage: str, timeout: tuple[float, float]) -> BaseException:
+    if isinstance(exc, (OutboundError, ResponseTooLarge)) or not isinstance(exc, Exception):
+        return exc
+    if isinstance(exc, TimeoutError):
+        if stage == "connect":
+            return OutboundTimeout(f"ConnectTimeoutError: no connection within {timeout[0]:g} s")
+        return OutboundTimeout("the whole answer did not arrive within the read timeout")
+    if isinstance(exc, (OSError, http.client.HTTPException, ValueError, zlib.error)):
+        return OutboundError(f"{type(exc).__name__}: {exc}")
+    return exc
+
+
+def _read_within(response: http.client.HTTPResponse, sock: socket.socket, deadline: float, max_bytes: int) -> bytes:
+    # A socket timeout is per recv(): a receiver trickling a byte every few seconds would hold a
     # sender for ever. Each recv gets only what is left of one deadline for the whole answer.
-    sock = getattr(getattr(response, "connection", None), "sock", None)
+    decoder = _decoder(response.getheader("Content-Encoding"))
     chunks: list[bytes] = []
     size = 0
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise OutboundTimeout("the whole answer did not arrive within the read timeout")
-        if sock is not None:
-            sock.settimeout(remaining)
-        try:
-            chunk = response.read1(65536, decode_content=True)  # what has arrived, not 64 KiB
-        except (TimeoutError, ReadTimeoutError):
-            raise OutboundTimeout("the whole answer did not arrive within the read timeout") from None
-        except (HTTPError, ProtocolError, OSError) as exc:
-            raise OutboundError(f"{type(exc).__name__}: {exc}") from None
+        sock.settimeout(remaining)
+        chunk = response.read1(READ_BYTES)  # what has arrived, not 64 KiB
+        if decoder is not None:
+            # Decoded at most up to the cap: a small compressed answer must not inflate past it in memory.
+            chunk = decoder.decompress(chunk, max_bytes + 1 - size) if chunk else decoder.flush()
         if not chunk:
+            response.close()  # done with: the connection is idle again (its socket stays open for keep-alive)
             return b"".join(chunks)
         size += len(chunk)
         if size > max_bytes:
             raise ResponseTooLarge(max_bytes)
         chunks.append(chunk)
+
+
+def _decoder(encoding: str | None) -> Any:
+    value = (encoding or "").strip().lower()
+    if value in ("gzip", "x-gzip"):
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if value == "deflate":
+        return zlib.decompressobj()
+    return None

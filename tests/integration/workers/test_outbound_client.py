@@ -3,6 +3,10 @@ on the addresses it is about to connect to, whatever the URL looked like when it
 
 from __future__ import annotations
 
+import gzip
+import socket
+import threading
+import time
 import uuid
 from collections import Counter
 from dataclasses import replace
@@ -16,7 +20,7 @@ from shared.settings import Settings
 from tests.servers import HttpSink, SftpServer
 from workers.destinations.base import Artifact, DeliveryContext, DeliveryError
 from workers.destinations.sftp import SftpDestination
-from workers.outbound import HttpClient, OutboundRefused, open_socket
+from workers.outbound import HttpClient, OutboundRefused, ResponseTooLarge, open_socket
 
 TIMEOUT = (2.0, 5.0)
 
@@ -77,3 +81,42 @@ def test_sftp_to_a_private_host_is_refused_alike_for_open_and_closed_ports(base_
         errors.append(info.value.message.replace(str(port), "PORT"))
     assert errors[0] == errors[1] and "private or loopback" in errors[0]
     assert list(sftp_server.root.iterdir()) == [] and sftp_server.operations == []
+
+
+def test_a_connection_the_server_closed_while_idle_is_not_reused() -> None:
+    # A receiver that answers, then drops the idle keep-alive connection without saying so (a load
+    # balancer's idle timeout): the next POST must go out on a new connection, not fail on the dead one.
+    listener = socket.create_server(("127.0.0.1", 0))
+    connections: list[int] = []
+
+    def serve() -> None:
+        for _ in range(2):
+            conn, _ = listener.accept()
+            connections.append(conn.getpeername()[1])
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            time.sleep(0.1)
+            conn.close()
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    client = HttpClient(["127.0.0.1"])
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/hook"
+    assert _post(client, url) == 200
+    time.sleep(0.4)  # the server has closed it by now
+    assert _post(client, url) == 200
+    server.join(timeout=5)
+    listener.close()
+    assert len(set(connections)) == 2
+
+
+def test_a_compressed_answer_is_decoded_and_capped_decoded(http_sink: HttpSink) -> None:
+    plain = b'{"rows": [' + b"1, " * 2000 + b"1]}"
+    http_sink.responder = lambda request, index: (200, {"Content-Type": "application/json",
+                                                        "Content-Encoding": "gzip"}, gzip.compress(plain))
+    client = HttpClient(["127.0.0.1"])
+    answer = client.request("GET", f"{http_sink.url}/report", headers={}, timeout=TIMEOUT, max_bytes=len(plain))
+    assert answer.body == plain and answer.headers["content-type"] == "application/json"
+    # A few hundred bytes on the wire that inflate past the cap are refused, not inflated into memory.
+    with pytest.raises(ResponseTooLarge):
+        client.request("GET", f"{http_sink.url}/report", headers={}, timeout=TIMEOUT, max_bytes=len(plain) - 1)
