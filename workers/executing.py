@@ -142,7 +142,7 @@ def _over_delivery_quota(conn: psycopg.Connection, state: WorkerState, plans: li
     for org, org_plans in by_org.items():
         # Checked once per organization and batch, before anything fans out; concurrent batches
         # of one organization may pass the quota by at most their own size.
-        recent = count_deliveries_since(conn, org, since, cap=quota.limit)
+        recent = count_deliveries_since(conn, org, since)
         for plan in org_plans:
             adding = _expected_deliveries(conn, plan, modes[plan.run.id])
             reason = deliveries_refusal(quota, recent, adding)

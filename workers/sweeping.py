@@ -6,7 +6,8 @@
 - deliveries whose retry is due, whose message may be lost, or whose worker died mid-send;
 - chunks whose message was lost or whose worker died;
 - runs whose worker died before it planned or expanded them;
-- runs whose deliveries all settled but whose finisher died between the two steps.
+- runs whose deliveries all settled but whose finisher died between the two steps;
+- and it forgets the deliveries tallies older than the quota window.
 
 Retry timing lives in PostgreSQL (deliveries.next_attempt_at / publish_after), not in Celery
 countdowns: a countdown message on Redis is held unacknowledged in one worker's memory until
@@ -19,11 +20,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import psycopg
 
 from shared.db import connect
+from shared.quotas import QUOTA_WINDOW
 from shared.settings import Settings
 from shared.sql import deliveries as delivery_sql
 from shared.sql import heartbeats as heartbeat_sql
@@ -34,6 +37,7 @@ from workers.publishing import publish_chunks, publish_deliveries, publish_runs
 
 logger = logging.getLogger("punctual.workers")
 SWEEP_LIMIT = 1000
+COUNTS_KEPT_PAST_WINDOW = timedelta(minutes=5)  # deliveries tallies outlive the quota window by this
 
 
 def sweep_once(conn: psycopg.Connection, settings: Settings) -> int:
@@ -52,6 +56,7 @@ def sweep_once(conn: psycopg.Connection, settings: Settings) -> int:
     with conn.transaction():
         left_open = run_sql.runs_left_open(conn, settings.retry_sweep_interval_s, SWEEP_LIMIT)
         finish_settled_runs(conn, left_open, settings.consecutive_failures_to_disable)
+        delivery_sql.forget_counts_before(conn, datetime.now(UTC) - QUOTA_WINDOW - COUNTS_KEPT_PAST_WINDOW)
     # Published after commit; a crash in between only delays them by one republish interval.
     publish_deliveries(due, settings.deliveries_per_message)
     by_run: dict[UUID, list[int]] = {}

@@ -98,6 +98,9 @@ CLAIMABLE = (f"(d.status = '{DeliveryStatus.PENDING}' "
              f"OR (d.status = '{DeliveryStatus.SENDING}' AND {holder_is_dead('d')}))")
 
 
+COUNT_SHARDS = 16  # rows per organization and minute in delivery_counts (see its migration)
+
+
 @dataclass(frozen=True)
 class Target:
     """The run a new delivery belongs to, and how it is sent."""
@@ -116,18 +119,29 @@ def insert_many(conn: psycopg.Connection, items: Sequence[tuple[Target, NewDeliv
     """
     if not items:
         return []
-    # ON CONFLICT DO NOTHING makes a redelivered run message harmless: existing rows stay.
+    # ON CONFLICT DO NOTHING makes a redelivered run message harmless: existing rows stay. The same
+    # statement adds what it inserted to the organization's tally of the minute (the deliveries quota).
     rows = conn.execute(
-        f"""INSERT INTO deliveries (organization_id, run_id, schedule_id, destination_type, max_attempts,
-                                    recipient_key, user_id, artifact_id, recipients, status, last_error,
-                                    publish_after)
-            SELECT v.org, v.run, v.schedule, v.kind, v.max_attempts, v.key, v.user_id, v.artifact_id,
-                   coalesce(string_to_array(v.recipients, E'\\n'), '{{}}'), v.status, v.error,
-                   CASE WHEN v.status = '{DeliveryStatus.PENDING}' THEN now() + make_interval(secs => %s) END
-            FROM unnest(%b::uuid[], %b::uuid[], %b::uuid[], %b::text[], %b::int[], %b::text[], %b::uuid[],
-                        %b::uuid[], %b::text[], %b::text[], %b::text[])
-                 AS v(org, run, schedule, kind, max_attempts, key, user_id, artifact_id, recipients, status, error)
-            ON CONFLICT (run_id, recipient_key) DO NOTHING RETURNING run_id, destination_type, id, status""",
+        f"""WITH inserted AS (
+                INSERT INTO deliveries (organization_id, run_id, schedule_id, destination_type, max_attempts,
+                                        recipient_key, user_id, artifact_id, recipients, status, last_error,
+                                        publish_after)
+                SELECT v.org, v.run, v.schedule, v.kind, v.max_attempts, v.key, v.user_id, v.artifact_id,
+                       coalesce(string_to_array(v.recipients, E'\\n'), '{{}}'), v.status, v.error,
+                       CASE WHEN v.status = '{DeliveryStatus.PENDING}' THEN now() + make_interval(secs => %s) END
+                FROM unnest(%b::uuid[], %b::uuid[], %b::uuid[], %b::text[], %b::int[], %b::text[], %b::uuid[],
+                            %b::uuid[], %b::text[], %b::text[], %b::text[])
+                     AS v(org, run, schedule, kind, max_attempts, key, user_id, artifact_id, recipients, status,
+                          error)
+                ON CONFLICT (run_id, recipient_key) DO NOTHING
+                RETURNING organization_id, run_id, destination_type, id, status),
+            tallied AS (
+                INSERT INTO delivery_counts (organization_id, minute, shard, deliveries)
+                SELECT organization_id, date_trunc('minute', now()), pg_backend_pid() %% {COUNT_SHARDS}, count(*)
+                FROM inserted GROUP BY organization_id ORDER BY organization_id
+                ON CONFLICT (organization_id, minute, shard)
+                DO UPDATE SET deliveries = delivery_counts.deliveries + excluded.deliveries)
+            SELECT run_id, destination_type, id, status FROM inserted""",
         (republish_after_s,
          [t.organization_id for t, _ in items], [t.run_id for t, _ in items], [t.schedule_id for t, _ in items],
          [t.destination_type for t, _ in items], [t.max_attempts for t, _ in items],
@@ -136,6 +150,11 @@ def insert_many(conn: psycopg.Connection, items: Sequence[tuple[Target, NewDeliv
          [str(i.status) for _, i in items], [i.error[:2000] if i.error else None for _, i in items]),
     ).fetchall()
     return [(r[0], r[1], r[2]) for r in rows if r[3] == DeliveryStatus.PENDING]
+
+
+def forget_counts_before(conn: psycopg.Connection, before: datetime) -> int:
+    """Delete the deliveries tallies of minutes before `before` (past every quota window); return how many."""
+    return conn.execute("DELETE FROM delivery_counts WHERE minute < %s", (before,)).rowcount
 
 
 def pending_ids(conn: psycopg.Connection, run_id: UUID) -> list[tuple[str, UUID]]:

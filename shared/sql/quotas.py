@@ -37,16 +37,13 @@ def triggered_runs_since(conn: psycopg.Connection, organization_id: UUID,
     return int(row[0]), row[1]
 
 
-def count_deliveries_since(conn: psycopg.Connection, organization_id: UUID, since: datetime,
-                           *, cap: int | None = None) -> int:
-    """How many deliveries the organization made since `since`; with `cap`, counting stops at cap + 1
-    (enough to decide a quota of `cap` without scanning further)."""
-    limit = "LIMIT %s" if cap is not None else ""
-    params: list[object] = [organization_id, since, *([cap + 1] if cap is not None else [])]
+def count_deliveries_since(conn: psycopg.Connection, organization_id: UUID, since: datetime) -> int:
+    """How many deliveries the organization made since `since`, by the minute: the minute holding `since`
+    counts whole, so a quota decided on this never lets more through than it allows."""
     row = conn.execute(
-        f"""SELECT count(*) FROM (SELECT 1 FROM deliveries WHERE organization_id = %s AND created_at > %s
-                                   {limit}) AS recent""",
-        params,
+        """SELECT coalesce(sum(deliveries), 0) FROM delivery_counts
+           WHERE organization_id = %s AND minute >= date_trunc('minute', %s::timestamptz)""",
+        (organization_id, since),
     ).fetchone()
     assert row is not None
     return int(row[0])
