@@ -166,7 +166,7 @@ def run_status(url: str, run_id: uuid.UUID) -> tuple[str, datetime, datetime | N
 
 
 def measure(url: str, settings: Settings, redis_server: RedisServer, log_dir: Path, *, what: str, workers: int,
-            threads: int, recipients: int) -> Result:
+            threads: int, recipients: int, env: dict[str, str] | None = None) -> Result:
     truncate_all(url)
     redis_server.flush()
     load = os.getloadavg()[0]
@@ -180,7 +180,7 @@ def measure(url: str, settings: Settings, redis_server: RedisServer, log_dir: Pa
         org, sid = seed(url, {"type": "webhook", "url": f"{sink.url}/hook"}, recipients, run_mode="per_subscriber")
         extra = {}
     procs = [start_worker(settings, log_dir, queues=ALL_QUEUES, pool="threads", concurrency=threads,
-                          PUNCTUAL_DB_POOL_MAX=str(threads + 4), **extra) for _ in range(workers)]
+                          PUNCTUAL_DB_POOL_MAX=str(threads + 4), **extra, **(env or {})) for _ in range(workers)]
     try:
         for proc in procs:
             wait_for(lambda p=proc: "ready" in p.output() or not p.alive(), timeout=60)
@@ -273,7 +273,10 @@ def main() -> None:
     parser.add_argument("--emails", type=int, default=3_000, help="recipients of the email rows")
     parser.add_argument("--only", default="webhook,bare,email", help="comma-separated: webhook,bare,email")
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting for the workers (repeatable), e.g. PUNCTUAL_DELIVERIES_PER_MESSAGE=200")
     args = parser.parse_args()
+    env = dict(setting.split("=", 1) for setting in args.env)
     only = set(args.only.split(","))
     log_dir = Path(os.environ.get("TMPDIR", "/tmp")) / f"delivery-bench-{os.getpid()}"
     (log_dir / "redis").mkdir(parents=True, exist_ok=True)
@@ -297,13 +300,13 @@ def main() -> None:
                 if "webhook" in only:
                     for count in (int(w) for w in args.workers.split(",")):
                         show(measure(url, replace(settings), redis_server, log_dir, what="webhook", workers=count,
-                                     threads=args.threads, recipients=args.recipients))
+                                     threads=args.threads, recipients=args.recipients, env=env))
                     if args.rss_recipients:
                         show(measure(url, replace(settings), redis_server, log_dir, what="webhook", workers=2,
-                                     threads=args.threads, recipients=args.rss_recipients))
+                                     threads=args.threads, recipients=args.rss_recipients, env=env))
                 if "email" in only:
                     show(measure(url, replace(settings), redis_server, log_dir, what="email", workers=2,
-                                 threads=args.threads, recipients=args.emails))
+                                 threads=args.threads, recipients=args.emails, env=env))
     finally:
         redis_server.stop()
     print_table(results)
