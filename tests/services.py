@@ -19,8 +19,8 @@ from shared.migrate import apply_migrations
 from shared.settings import REPO_ROOT
 
 TABLES = (
-    "delivery_attempts", "deliveries", "delivery_counts", "artifacts", "run_chunks", "runs", "schedule_subscribers", "campaigns",
-    "data_sources",
+    "delivery_attempts", "deliveries", "delivery_counts", "artifacts", "run_chunks", "runs", "schedule_subscribers",
+    "campaigns", "data_sources",
     "contact_list_members", "contact_lists", "schedules", "commands", "user_attributes", "users",
     "api_tokens", "organizations", "beat_heartbeats",
 )
