@@ -139,9 +139,6 @@ class HttpClient:
             connection.request(method, target, body=data, headers={"User-Agent": USER_AGENT, **headers})
             response = connection.getresponse()
             body = _read_within(response, sock, deadline, max_bytes)
-        except OutboundRefused:
-            connection.close()
-            raise
         except BaseException as exc:
             connection.close()  # a half-read connection is not kept
             raise _outbound_error(exc, stage, timeout) from None
@@ -171,7 +168,9 @@ class HttpClient:
 
 
 def _outbound_error(exc: BaseException, stage: str, timeout: tuple[float, float]) -> BaseException:
-    if isinstance(exc, (OutboundError, ResponseTooLarge)) or not isinstance(exc, Exception):
+    # Ours (OutboundRefused, ResponseTooLarge, OutboundError) and anything not a transport error (a task's
+    # soft time limit, an interrupt) pass unchanged.
+    if isinstance(exc, (OutboundRefused, OutboundError, ResponseTooLarge)) or not isinstance(exc, Exception):
         return exc
     if isinstance(exc, TimeoutError):
         if stage == "connect":
