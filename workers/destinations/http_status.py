@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 
 from shared.errors import InvalidInput
 from shared.outbound import check_url
@@ -20,11 +21,16 @@ def destination_url(delivery: DeliveryContext, settings: Settings) -> str:
     """Return the destination's URL if it is a plain http(s) URL; raises DeliveryError (permanent)."""
     url = slack_url(delivery)  # Slack's URL is a credential kept in the secrets; a webhook's is public
     try:
-        # The addresses are checked on each connection the client opens (workers/outbound.py);
-        # here only the URL's form, without a lookup.
-        return check_url(url, settings.outbound_allowlist, resolve=False)
+        return _checked_form(url, tuple(settings.outbound_allowlist))
     except InvalidInput as exc:
         raise DeliveryError(exc.detail, permanent=True) from None
+
+
+@lru_cache(maxsize=1024)
+def _checked_form(url: str, allowlist: tuple[str, ...]) -> str:
+    # The addresses are checked on each connection the client opens (workers/outbound.py); here only
+    # the URL's form, without a lookup: the same answer for the same URL, so once per URL, not per send.
+    return check_url(url, allowlist, resolve=False)
 
 
 def retry_after_seconds(value: str | None, now: float) -> float | None:

@@ -20,7 +20,7 @@ from shared.settings import Settings
 from tests.servers import HttpSink, SftpServer
 from workers.destinations.base import Artifact, DeliveryContext, DeliveryError
 from workers.destinations.sftp import SftpDestination
-from workers.outbound import HttpClient, OutboundRefused, ResponseTooLarge, open_socket
+from workers.outbound import HttpClient, OutboundError, OutboundRefused, OutboundTimeout, ResponseTooLarge, open_socket
 
 TIMEOUT = (2.0, 5.0)
 
@@ -120,3 +120,114 @@ def test_a_compressed_answer_is_decoded_and_capped_decoded(http_sink: HttpSink) 
     # A few hundred bytes on the wire that inflate past the cap are refused, not inflated into memory.
     with pytest.raises(ResponseTooLarge):
         client.request("GET", f"{http_sink.url}/report", headers={}, timeout=TIMEOUT, max_bytes=len(plain) - 1)
+
+
+class RawServer:
+    """A loopback server that answers each request on a connection with the next of `answers`, verbatim,
+    and closes the connection after an answer marked close; it records what it received per connection."""
+
+    def __init__(self, answers: list[tuple[bytes, bool]]) -> None:
+        self.answers = list(answers)
+        self.received: list[list[bytes]] = []
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/hook"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while self.answers:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            requests: list[bytes] = []
+            self.received.append(requests)
+            with conn:
+                while self.answers:
+                    request = conn.recv(65536)
+                    if not request:
+                        break
+                    requests.append(request)
+                    answer, close = self.answers.pop(0)
+                    conn.sendall(answer)
+                    if close:
+                        break
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_an_interim_answer_is_skipped_and_the_final_one_kept() -> None:
+    server = RawServer([(b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"
+                         b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\nX-Id: 7\r\n\r\nok", False)])
+    answer = HttpClient(["127.0.0.1"]).request("POST", server.url, headers={}, data=b"{}", timeout=TIMEOUT,
+                                               max_bytes=1024)
+    server.close()
+    assert (answer.status_code, answer.body, answer.headers.get("x-id"), "Link" in answer.headers) == \
+        (201, b"ok", "7", False)
+
+
+def test_an_answer_without_a_length_ends_where_the_server_closes_and_the_connection_is_not_reused() -> None:
+    server = RawServer([(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nall of it", True),
+                        (b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\nnext", True),
+                        (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nthird", False)])
+    client = HttpClient(["127.0.0.1"])
+    bodies = [_body(client, server.url) for _ in range(3)]
+    server.close()
+    assert bodies == [b"all of it", b"next", b"third"]
+    assert [len(requests) for requests in server.received] == [1, 1, 1]  # a new connection each time
+
+
+def _body(client: HttpClient, url: str) -> bytes:
+    return client.request("POST", url, headers={}, data=b"{}", timeout=TIMEOUT, max_bytes=1024).body
+
+
+def test_a_header_with_a_line_break_is_refused_before_anything_is_sent(http_sink: HttpSink) -> None:
+    client = HttpClient(["127.0.0.1"])
+    with pytest.raises(OutboundError, match="invalid header"):
+        client.request("GET", f"{http_sink.url}/report", headers={"X-Token": "a\r\nX-Admin: 1"}, timeout=TIMEOUT,
+                       max_bytes=1024)
+    with pytest.raises(OutboundError, match="invalid header"):
+        client.request("GET", f"{http_sink.url}/report", headers={"X Token": "a"}, timeout=TIMEOUT, max_bytes=1024)
+    assert http_sink.requests == []
+    # The caller's headers go as given, but the framing is the client's: its Content-Length, not the caller's.
+    client.request("POST", f"{http_sink.url}/hook", headers={"X-Token": "a", "Content-Length": "99"}, data=b"{}",
+                   timeout=TIMEOUT, max_bytes=1024)
+    assert (http_sink.requests[0].headers["X-Token"], http_sink.requests[0].headers["Content-Length"],
+            http_sink.requests[0].body) == ("a", "2", b"{}")
+
+
+def test_an_answer_that_is_not_http_or_stops_short_is_an_error_and_the_connection_is_dropped() -> None:
+    server = RawServer([(b"SSH-2.0-OpenSSH_9.2\r\n", True),
+                        (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", True),
+                        (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", False)])
+    client = HttpClient(["127.0.0.1"])
+    with pytest.raises(OutboundError, match="not valid HTTP"):
+        _body(client, server.url)
+    with pytest.raises(OutboundError, match="closed the connection before the answer was complete"):
+        _body(client, server.url)
+    assert _body(client, server.url) == b"ok"
+    server.close()
+
+
+def test_an_answer_trickling_past_the_read_timeout_is_cut_off() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def trickle() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
+            for _ in range(100):
+                try:
+                    conn.sendall(b"x")
+                except OSError:
+                    return
+                time.sleep(0.1)
+
+    threading.Thread(target=trickle, daemon=True).start()
+    started = time.monotonic()
+    with pytest.raises(OutboundTimeout):
+        HttpClient(["127.0.0.1"]).request("POST", f"http://127.0.0.1:{listener.getsockname()[1]}/", headers={},
+                                          data=b"{}", timeout=(2.0, 1.0), max_bytes=1024)
+    assert time.monotonic() - started < 2.5  # each byte came within the timeout; the whole answer did not
+    listener.close()
