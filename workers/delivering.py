@@ -1,7 +1,8 @@
 """Deliver a batch: claim it in one statement (recording the attempts before acting), send, record after.
 
 A batch is up to PUNCTUAL_DELIVERIES_PER_MESSAGE deliveries of one destination kind. HTTP kinds
-send concurrently on the process's keep-alive sessions; email sends over one SMTP connection
+send together from the task's thread, on one event loop over keep-alive connections (up to
+PUNCTUAL_DELIVERY_CONCURRENCY in flight); email sends over one SMTP connection
 and SFTP over one session per host. Outcomes are recorded set-based in one transaction, and the
 runs of the batch are checked for completion once, after that commit.
 """
@@ -11,7 +12,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from uuid import UUID
@@ -32,7 +32,16 @@ from shared.sql.organizations import get_message_gateways
 from shared.sql.subscribers import Subscriber, get_subscribers_unscoped
 from shared.statuses import AttemptOutcome
 from workers.destinations import get_destination
-from workers.destinations.base import Artifact, DeliveryContext, DeliveryError, Destination, Receipt
+from workers.destinations.base import (
+    Artifact,
+    DeliveryContext,
+    DeliveryError,
+    Destination,
+    HttpDestination,
+    Post,
+    Receipt,
+)
+from workers.destinations.http_status import post_all
 from workers.finishing import finish_settled_runs
 from workers.producing import subscriber_info
 from workers.state import WorkerState, get_state
@@ -179,12 +188,35 @@ def _prepare_one(delivery: Delivery, run: run_sql.Run | None, schedule: schedule
 def _send_all(state: WorkerState, kind: str, prepared: list[Prepared]) -> list[Sent]:
     destination = get_destination(kind, state.settings, state.http)
     try:
-        if destination.concurrent:
-            futures: list[Future[Sent]] = [state.senders.submit(_send_one, destination, p) for p in prepared]
-            return [f.result() for f in futures]
+        if isinstance(destination, HttpDestination):
+            return _post_all(state, destination, prepared)
         return [_send_one(destination, p) for p in prepared]
     finally:
         destination.close()
+
+
+def _post_all(state: WorkerState, destination: HttpDestination, prepared: list[Prepared]) -> list[Sent]:
+    # Every POST of the batch described, then sent together from this thread (PUNCTUAL_DELIVERY_CONCURRENCY
+    # in flight on one event loop), each answer judged as a single send's is.
+    sent: list[Sent | None] = []
+    posts: list[tuple[int, Post]] = []
+    for p in prepared:
+        if p.problem is not None or p.context is None or p.artifact is None:
+            sent.append(Sent(None, Failure(p.problem or "nothing to send", permanent=True), 0))
+            continue
+        try:
+            posts.append((len(sent), destination.posting(p.context, p.artifact)))
+            sent.append(None)
+        except DeliveryError as exc:
+            sent.append(_failed(p, exc, 0))
+        except Exception as exc:
+            sent.append(_crashed(p, exc, 0))
+    for (index, _), (result, seconds) in zip(posts, post_all(state.http, state.settings, [p for _, p in posts]),
+                                             strict=True):
+        ms = int(seconds * 1000)
+        sent[index] = (_failed(prepared[index], result, ms) if isinstance(result, DeliveryError)
+                       else Sent(result, None, ms, result.response_code))
+    return [s for s in sent if s is not None]
 
 
 def _send_one(destination: Destination, prepared: Prepared) -> Sent:
@@ -194,16 +226,22 @@ def _send_one(destination: Destination, prepared: Prepared) -> Sent:
     try:
         receipt = destination.send(prepared.context, prepared.artifact)
     except DeliveryError as exc:
-        disable = (f"{prepared.delivery.destination_type} destination answered 410 Gone"
-                   if exc.disable_destination else None)
-        return Sent(None, Failure(exc.message, exc.permanent, exc.retry_after_s), _ms(started), exc.response_code,
-                    disable)
+        return _failed(prepared, exc, _ms(started))
     except Exception as exc:
-        # An unexpected bug in a destination is recorded and retried like a transient error.
-        logger.exception("destination %s crashed on delivery %s", prepared.delivery.destination_type,
-                         prepared.delivery.id)
-        return Sent(None, Failure(f"{type(exc).__name__}: {exc}"), _ms(started))
+        return _crashed(prepared, exc, _ms(started))
     return Sent(receipt, None, _ms(started), receipt.response_code)
+
+
+def _failed(prepared: Prepared, exc: DeliveryError, elapsed_ms: int) -> Sent:
+    disable = f"{prepared.delivery.destination_type} destination answered 410 Gone" if exc.disable_destination else None
+    return Sent(None, Failure(exc.message, exc.permanent, exc.retry_after_s), elapsed_ms, exc.response_code, disable)
+
+
+def _crashed(prepared: Prepared, exc: Exception, elapsed_ms: int) -> Sent:
+    # An unexpected bug in a destination is recorded and retried like a transient error.
+    logger.exception("destination %s crashed on delivery %s", prepared.delivery.destination_type, prepared.delivery.id,
+                     exc_info=exc)
+    return Sent(None, Failure(f"{type(exc).__name__}: {exc}"), elapsed_ms)
 
 
 def _settled(prepared: Prepared, sent: Sent, now: datetime) -> Settled:

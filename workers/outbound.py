@@ -20,6 +20,8 @@ interim (1xx) answers skipped.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import re
 import select
 import socket
@@ -28,7 +30,7 @@ import threading
 import time
 import zlib
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -119,6 +121,25 @@ class Answer:
     status_code: int
     headers: Mapping[str, str]  # case-insensitive
     body: bytes
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One request of a batch sent together (HttpClient.send_all)."""
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    data: bytes | None
+    timeout: tuple[float, float]  # connect, whole answer
+    max_bytes: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one request of a batch got: an answer, or the error request() would have raised."""
+    answer: Answer | None
+    error: BaseException | None  # OutboundRefused, ResponseTooLarge, OutboundError (OutboundTimeout)
+    elapsed_s: float
 
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -220,6 +241,98 @@ class HttpClient:
             self._forget(key)  # the server said it closes (or answered HTTP/1.0): the next request reconnects
         return answer
 
+    def send_all(self, requests: Sequence[Outgoing], concurrency: int) -> list[Outcome]:
+        """Send requests together from this thread: up to `concurrency` in flight on the thread's event loop,
+        each on a kept connection or a new one opened (and checked) by `open_socket`. Answers are read,
+        capped and timed as request() reads them; an error is that request's outcome, never raised.
+
+        One thread multiplexing its sockets, not a thread per send: on two cores, handing the GIL
+        between sender threads on every read and write cost more than the sends themselves.
+        """
+        loop: asyncio.AbstractEventLoop | None = getattr(self._local, "loop", None)
+        if loop is None:
+            loop = self._local.loop = asyncio.new_event_loop()
+        return loop.run_until_complete(self._send_all(requests, max(1, concurrency)))
+
+    async def _send_all(self, requests: Sequence[Outgoing], concurrency: int) -> list[Outcome]:
+        limit = asyncio.Semaphore(concurrency)
+        return list(await asyncio.gather(*(self._send_one(out, limit) for out in requests)))
+
+    async def _send_one(self, out: Outgoing, limit: asyncio.Semaphore) -> Outcome:
+        async with limit:
+            started = time.monotonic()
+            stage, link = "connect", None
+            try:
+                where = _parse_url(out.url)
+                length = len(out.data) if out.data is not None else (0 if out.method == "POST" else None)
+                if out.method not in ("GET", "POST"):
+                    raise OutboundError(f"unsupported method {out.method!r}")
+                head = _head(out.method, where.target, where.host_header, out.headers, length)
+                key = (where.scheme, where.host, where.port)
+                link = self._idle_link(key)
+                if link is None:
+                    link = await asyncio.wait_for(self._open_link(key, out.timeout[0]), out.timeout[0])
+                stage = "read"
+                async with asyncio.timeout(out.timeout[1]):  # the whole answer, however slowly it trickles
+                    reading = await link.exchange(head + out.data if out.data else head, out.max_bytes)
+            except Exception as exc:
+                if link is not None:
+                    link.close()  # a half-read connection is not kept
+                return Outcome(None, _outbound_error(exc, stage, out.timeout), time.monotonic() - started)
+            if reading.keep_alive and reading.framed and not link.broken:
+                self._give_back(key, link)
+            else:
+                link.close()
+            answer = Answer(reading.status, Headers(reading.headers), b"".join(reading.chunks))
+            return Outcome(answer, None, time.monotonic() - started)
+
+    def _links(self) -> OrderedDict[tuple[str, str, int], list[_Link]]:
+        links: OrderedDict[tuple[str, str, int], list[_Link]] | None = getattr(self._local, "links", None)
+        if links is None:
+            links = self._local.links = OrderedDict()
+        return links
+
+    def _idle_link(self, key: tuple[str, str, int]) -> _Link | None:
+        idle = self._links().get(key) or []
+        while idle:
+            link = idle.pop()
+            # A close the server sent while the link sat idle is seen once the loop polls its sockets;
+            # asked of the socket too, as request() asks, so that reuse never hangs on when that was.
+            if not link.broken and not select.select([link.fileno()], [], [], 0)[0]:
+                return link
+            link.close()
+        return None
+
+    async def _open_link(self, key: tuple[str, str, int], connect_timeout: float) -> _Link:
+        scheme, host, port = key
+        loop = asyncio.get_running_loop()
+        # The name resolved and every address checked, then connected, in a helper thread: the one
+        # blocking step, taken only for a new connection.
+        sock = await loop.run_in_executor(None, functools.partial(open_socket, host, port, self.allowlist,
+                                                                  connect_timeout, field="url"))
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.setblocking(False)
+            tls = scheme == "https"
+            _, link = await loop.create_connection(
+                _Link, sock=sock, ssl=self._tls if tls else None, server_hostname=host if tls else None,
+                ssl_handshake_timeout=connect_timeout if tls else None)  # verified against the name
+        except BaseException:
+            sock.close()
+            raise
+        return link
+
+    def _give_back(self, key: tuple[str, str, int], link: _Link) -> None:
+        links = self._links()
+        idle = links.setdefault(key, [])
+        idle.append(link)
+        links.move_to_end(key)
+        while len(idle) > self.maxsize:
+            idle.pop(0).close()
+        while len(links) > self.maxsize:
+            for old in links.popitem(last=False)[1]:
+                old.close()
+
     def _kept(self) -> OrderedDict[tuple[str, str, int], socket.socket]:
         kept: OrderedDict[tuple[str, str, int], socket.socket] | None = getattr(self._local, "kept", None)
         if kept is None:
@@ -316,6 +429,78 @@ class _Reading:
             self.chunks = []
             return
         self.chunks.append(body)
+
+
+class _Link(asyncio.Protocol):
+    """One keep-alive connection on a thread's event loop, reading one answer at a time."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.reading: _Reading | None = None
+        self.waiter: asyncio.Future[_Reading] | None = None
+        self.broken = False  # closed, or sent something unasked: never reused
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def fileno(self) -> int:
+        assert self.transport is not None
+        return int(self.transport.get_extra_info("socket").fileno())
+
+    async def exchange(self, request: bytes, max_bytes: int) -> _Reading:
+        """Write a request and wait for its whole answer; raises OutboundError or ResponseTooLarge."""
+        assert self.transport is not None
+        self.reading = _Reading(max_bytes)
+        self.waiter = asyncio.get_running_loop().create_future()
+        try:
+            self.transport.write(request)
+            return await self.waiter
+        finally:
+            self.reading = self.waiter = None
+
+    def data_received(self, data: bytes) -> None:
+        reading, waiter = self.reading, self.waiter
+        if reading is None or waiter is None or waiter.done():
+            self.broken = True
+            return
+        try:
+            reading.parser.feed_data(data)
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade):
+            if not reading.complete:
+                self._fail(OutboundError("the answer is not valid HTTP"))
+                return
+            reading.keep_alive = False  # junk after the answer: the connection is not reused
+        if reading.too_large:
+            self._fail(ResponseTooLarge(reading.max_bytes))
+        elif reading.complete:
+            waiter.set_result(reading)
+
+    def eof_received(self) -> bool:
+        reading, waiter = self.reading, self.waiter
+        self.broken = True
+        if reading is not None and waiter is not None and not waiter.done():
+            if reading.status and not reading.framed:
+                reading.finish()  # an answer without a length ends where the server closes
+                waiter.set_result(reading)
+            else:
+                self._fail(OutboundError("the server closed the connection before the answer was complete"))
+        return False  # the transport closes itself
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.broken = True
+        if self.waiter is not None and not self.waiter.done():
+            self._fail(OutboundError(f"{type(exc).__name__}: {exc}" if exc else
+                                     "the server closed the connection before the answer was complete"))
+
+    def _fail(self, error: BaseException) -> None:
+        self.broken = True
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(error)
+
+    def close(self) -> None:
+        self.broken = True
+        if self.transport is not None:
+            self.transport.close()
 
 
 def _read_answer(sock: socket.socket, deadline: float, max_bytes: int) -> tuple[Answer, bool]:

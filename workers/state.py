@@ -1,4 +1,4 @@
-"""Per-process worker state: settings, the database pool, this process's id and heartbeat, its senders.
+"""Per-process worker state: settings, the database pool, this process's id and heartbeat, its HTTP client.
 
 Created on first use in the process that runs tasks (after a prefork fork, never before), so each
 process has its own pool, its own heartbeat and its own keep-alive connections.
@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -30,8 +29,7 @@ class WorkerState:
     pool: ConnectionPool
     worker_id: str
     heartbeat: Heartbeat
-    http: HttpClient
-    senders: ThreadPoolExecutor  # sends of a batch run here concurrently (webhook, Slack)
+    http: HttpClient  # keep-alive connections per task thread; a batch's POSTs go out together on it
 
     def abandon_claims(self) -> None:
         """Take a new worker id, so that what this process claimed under the old one is taken up as a dead
@@ -52,14 +50,13 @@ def get_state() -> WorkerState:
     with _lock:
         if _state is None:
             settings = load_settings()
-            # Task threads, sender threads and the heartbeat each hold a connection at times.
+            # Task threads and the heartbeat each hold a connection at times.
             pool = create_pool(settings, min_size=1, max_size=max(settings.db_pool_max, 4), name="punctual-worker")
             worker_id = new_worker_id()
             heartbeat = Heartbeat(settings, pool, worker_id)
             heartbeat.start()
             http = HttpClient(settings.outbound_allowlist, settings.delivery_concurrency)
-            senders = ThreadPoolExecutor(settings.delivery_concurrency, thread_name_prefix="punctual-send")
-            _state = WorkerState(settings, pool, worker_id, heartbeat, http, senders)
+            _state = WorkerState(settings, pool, worker_id, heartbeat, http)
         return _state
 
 
@@ -83,13 +80,12 @@ def claims_abandoned_on_lost_connection() -> Iterator[None]:
 
 
 def close_state() -> None:
-    """Stop the heartbeat (removing it), the senders and the pool, as the process exits."""
+    """Stop the heartbeat (removing it) and the pool, as the process exits."""
     global _state
     with _lock:
         state, _state = _state, None
     if state is not None:
         state.heartbeat.stop()
-        state.senders.shutdown(wait=True)
         state.pool.close()
 
 

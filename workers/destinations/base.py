@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
 
 from shared.settings import Settings
@@ -56,12 +56,18 @@ class Receipt:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Post:
+    """An HTTP destination's send, described: what to POST where, and the name its answers are judged under."""
+    url: str
+    body: bytes
+    headers: dict[str, str]
+    label: str  # "webhook", "Slack", "message gateway": in errors such as "HTTP 500 from webhook"
+
+
 class Destination(Protocol):
     """One destination kind. An instance serves one batch: it may keep a connection open between
     sends (one SMTP connection, one SFTP session per host) and releases it in close()."""
-
-    # Whether send() may be called from several threads at once (HTTP kinds, on per-thread sessions).
-    concurrent: bool
 
     def __init__(self, settings: Settings, http: HttpClient) -> None: ...
 
@@ -71,4 +77,14 @@ class Destination(Protocol):
 
     def close(self) -> None:
         """Release what the batch held open; never raises."""
+        ...
+
+
+@runtime_checkable
+class HttpDestination(Destination, Protocol):
+    """An HTTP kind (webhook, Slack, message gateway): it describes each send, so that a batch's POSTs go
+    out together on the process's client (workers/delivering.py); send() is one posting, posted."""
+
+    def posting(self, delivery: DeliveryContext, artifact: Artifact) -> Post:
+        """The POST that delivers the artifact; raises DeliveryError (permanent) when there is none to make."""
         ...

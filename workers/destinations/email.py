@@ -24,8 +24,6 @@ class EmailDestination:
     """Sends each delivery's message over one SMTP connection kept for the batch; raises DeliveryError
     (5xx and auth permanent, 4xx and network errors retried)."""
 
-    concurrent = False  # one SMTP connection speaks one transaction at a time
-
     def __init__(self, settings: Settings, http: HttpClient) -> None:
         self.settings = settings
         self._client: smtplib.SMTP | None = None

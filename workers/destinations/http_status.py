@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
 
@@ -10,8 +11,8 @@ from shared.errors import InvalidInput
 from shared.outbound import check_url
 from shared.settings import Settings
 from shared.slack_urls import slack_url
-from workers.destinations.base import DeliveryContext, DeliveryError, Receipt
-from workers.outbound import Answer, HttpClient, OutboundError, OutboundRefused, ResponseTooLarge
+from workers.destinations.base import DeliveryContext, DeliveryError, Post, Receipt
+from workers.outbound import Answer, HttpClient, OutboundError, OutboundRefused, Outgoing, ResponseTooLarge
 
 RETRYABLE_STATUS = frozenset({408, 429})
 ANSWER_CAP_BYTES = 1024 * 1024  # a receiver's answer is read (to keep the connection) but never kept
@@ -62,17 +63,45 @@ def raise_for_answer(response: Answer, label: str, now: float) -> None:
     raise DeliveryError(reason, permanent=True, response_code=code)
 
 
-def post(http: HttpClient, settings: Settings, url: str, body: bytes, headers: dict[str, str],
-         label: str) -> Receipt:
+def post(http: HttpClient, settings: Settings, posting: Post) -> Receipt:
     """POST on the pooled client and judge the answer; raises DeliveryError."""
     try:
-        response = http.request("POST", url, headers=headers, data=body, max_bytes=ANSWER_CAP_BYTES,
-                                timeout=(settings.http_connect_timeout_s, settings.http_read_timeout_s))
-    except OutboundRefused as exc:
-        raise DeliveryError(exc.detail, permanent=True) from None
-    except ResponseTooLarge as exc:
-        raise DeliveryError(f"{label} answered with more than {exc.cap} bytes") from None
-    except OutboundError as exc:
-        raise DeliveryError(str(exc)) from None
-    raise_for_answer(response, label, time.time())
-    return Receipt(response_code=response.status_code)
+        answer = http.request("POST", posting.url, headers=posting.headers, data=posting.body,
+                              max_bytes=ANSWER_CAP_BYTES, timeout=_timeout(settings))
+    except Exception as exc:
+        return judge(None, exc, posting.label)
+    return judge(answer, None, posting.label)
+
+
+def post_all(http: HttpClient, settings: Settings,
+             posts: Sequence[Post]) -> list[tuple[Receipt | DeliveryError, float]]:
+    """POST them together (up to PUNCTUAL_DELIVERY_CONCURRENCY in flight) and judge each answer as post()
+    does: a receipt or the DeliveryError, with the seconds each took."""
+    outcomes = http.send_all([Outgoing("POST", p.url, p.headers, p.body, _timeout(settings), ANSWER_CAP_BYTES)
+                              for p in posts], settings.delivery_concurrency)
+    judged: list[tuple[Receipt | DeliveryError, float]] = []
+    for posting, outcome in zip(posts, outcomes, strict=True):
+        try:
+            judged.append((judge(outcome.answer, outcome.error, posting.label), outcome.elapsed_s))
+        except DeliveryError as exc:
+            judged.append((exc, outcome.elapsed_s))
+    return judged
+
+
+def judge(answer: Answer | None, error: BaseException | None, label: str) -> Receipt:
+    """A receipt for a 2xx answer; raises DeliveryError for an error or any other answer."""
+    if isinstance(error, OutboundRefused):
+        raise DeliveryError(error.detail, permanent=True) from None
+    if isinstance(error, ResponseTooLarge):
+        raise DeliveryError(f"{label} answered with more than {error.cap} bytes") from None
+    if isinstance(error, OutboundError):
+        raise DeliveryError(str(error)) from None
+    if error is not None:
+        raise error
+    assert answer is not None
+    raise_for_answer(answer, label, time.time())
+    return Receipt(response_code=answer.status_code)
+
+
+def _timeout(settings: Settings) -> tuple[float, float]:
+    return settings.http_connect_timeout_s, settings.http_read_timeout_s

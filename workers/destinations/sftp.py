@@ -72,8 +72,6 @@ class SftpDestination:
     """Uploads artifacts over SFTP, one session per host for the batch; raises DeliveryError
     (host key, auth, permission: permanent)."""
 
-    concurrent = False  # one SFTP session per host, used by one send at a time
-
     def __init__(self, settings: Settings, http: HttpClient) -> None:
         self.settings = settings
         self._sessions: dict[tuple[str, int, str, str], tuple[paramiko.Transport, paramiko.SFTPClient]] = {}

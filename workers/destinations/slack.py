@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from shared.settings import Settings
-from workers.destinations.base import Artifact, DeliveryContext, DeliveryError, Receipt
+from workers.destinations.base import Artifact, DeliveryContext, DeliveryError, Post, Receipt
 from workers.destinations.http_status import destination_url, post
 from workers.outbound import HttpClient
 from workers.templating import TemplateFailure, render_template
@@ -38,17 +38,19 @@ def slack_text(delivery: DeliveryContext, artifact: Artifact, public_url: str) -
 class SlackDestination:
     """POSTs {"text": ...} to a Slack incoming webhook on the pooled client; raises DeliveryError like a webhook."""
 
-    concurrent = True
-
     def __init__(self, settings: Settings, http: HttpClient) -> None:
         self.settings = settings
         self.http = http
 
-    def send(self, delivery: DeliveryContext, artifact: Artifact) -> Receipt:
-        """Post the message; raises DeliveryError (4xx permanent but 408/429, 410 disables)."""
+    def posting(self, delivery: DeliveryContext, artifact: Artifact) -> Post:
+        """The message as Slack's JSON; raises DeliveryError (permanent) for a bad URL or text template."""
         url = destination_url(delivery, self.settings)
         payload = json.dumps({"text": slack_text(delivery, artifact, self.settings.public_url)}).encode()
-        return post(self.http, self.settings, url, payload, {"Content-Type": "application/json"}, "Slack")
+        return Post(url, payload, {"Content-Type": "application/json"}, "Slack")
+
+    def send(self, delivery: DeliveryContext, artifact: Artifact) -> Receipt:
+        """Post the message; raises DeliveryError (4xx permanent but 408/429, 410 disables)."""
+        return post(self.http, self.settings, self.posting(delivery, artifact))
 
     def close(self) -> None:
         """Nothing to release: connections stay in the process's pool for the next batch."""

@@ -8,7 +8,7 @@ import hmac
 import time
 
 from shared.settings import Settings
-from workers.destinations.base import Artifact, DeliveryContext, DeliveryError, Receipt
+from workers.destinations.base import Artifact, DeliveryContext, DeliveryError, Post, Receipt
 from workers.destinations.http_status import destination_url, post
 from workers.outbound import HttpClient
 
@@ -41,17 +41,19 @@ class WebhookDestination:
     """POSTs the artifact to a URL on a pooled keep-alive connection; raises DeliveryError
     (permanent for 4xx but 408/429; 410 disables)."""
 
-    concurrent = True
-
     def __init__(self, settings: Settings, http: HttpClient) -> None:
         self.settings = settings
         self.http = http
 
-    def send(self, delivery: DeliveryContext, artifact: Artifact) -> Receipt:
-        """POST the artifact signed; raises DeliveryError."""
+    def posting(self, delivery: DeliveryContext, artifact: Artifact) -> Post:
+        """The artifact, signed, to the URL; raises DeliveryError (permanent) for a bad URL or secret."""
         url = destination_url(delivery, self.settings)
         headers = signed_headers(delivery, artifact.content_type, artifact.body, "webhook")
-        return post(self.http, self.settings, url, artifact.body, headers, "webhook")
+        return Post(url, artifact.body, headers, "webhook")
+
+    def send(self, delivery: DeliveryContext, artifact: Artifact) -> Receipt:
+        """POST the artifact signed; raises DeliveryError."""
+        return post(self.http, self.settings, self.posting(delivery, artifact))
 
     def close(self) -> None:
         """Nothing to release: connections stay in the process's pool for the next batch."""

@@ -17,10 +17,18 @@ import pytest
 from api.embedded import free_port
 from shared.outbound import check_url
 from shared.settings import Settings
-from tests.servers import HttpSink, SftpServer
+from tests.servers import HttpSink, ReceivedRequest, SftpServer
 from workers.destinations.base import Artifact, DeliveryContext, DeliveryError
 from workers.destinations.sftp import SftpDestination
-from workers.outbound import HttpClient, OutboundError, OutboundRefused, OutboundTimeout, ResponseTooLarge, open_socket
+from workers.outbound import (
+    HttpClient,
+    OutboundError,
+    OutboundRefused,
+    OutboundTimeout,
+    Outgoing,
+    ResponseTooLarge,
+    open_socket,
+)
 
 TIMEOUT = (2.0, 5.0)
 
@@ -124,9 +132,10 @@ def test_a_compressed_answer_is_decoded_and_capped_decoded(http_sink: HttpSink) 
 
 class RawServer:
     """A loopback server that answers each request on a connection with the next of `answers`, verbatim,
-    and closes the connection after an answer marked close; it records what it received per connection."""
+    and closes the connection after an answer marked close (True, or that many seconds later); it records
+    what it received per connection."""
 
-    def __init__(self, answers: list[tuple[bytes, bool]]) -> None:
+    def __init__(self, answers: list[tuple[bytes, bool | float]]) -> None:
         self.answers = list(answers)
         self.received: list[list[bytes]] = []
         self.listener = socket.create_server(("127.0.0.1", 0))
@@ -149,7 +158,8 @@ class RawServer:
                     requests.append(request)
                     answer, close = self.answers.pop(0)
                     conn.sendall(answer)
-                    if close:
+                    if close is not False:
+                        time.sleep(float(close))
                         break
 
     def close(self) -> None:
@@ -231,3 +241,64 @@ def test_an_answer_trickling_past_the_read_timeout_is_cut_off() -> None:
                                           data=b"{}", timeout=(2.0, 1.0), max_bytes=1024)
     assert time.monotonic() - started < 2.5  # each byte came within the timeout; the whole answer did not
     listener.close()
+
+
+def _outgoing(url: str, n: int, timeout: tuple[float, float] = TIMEOUT) -> list[Outgoing]:
+    return [Outgoing("POST", url, {"X-N": str(i)}, f'{{"n": {i}}}'.encode(), timeout, 1024) for i in range(n)]
+
+
+def test_a_batch_goes_out_together_at_most_concurrency_at_once_on_kept_connections(http_sink: HttpSink) -> None:
+    lock, in_flight, most = threading.Lock(), [0], [0]
+
+    def slow(request: ReceivedRequest, index: int) -> tuple[int, dict[str, str], bytes]:
+        with lock:
+            in_flight[0] += 1
+            most[0] = max(most[0], in_flight[0])
+        time.sleep(0.05)
+        with lock:
+            in_flight[0] -= 1
+        return 200, {"X-Echo": request.headers["X-N"]}, request.body
+
+    http_sink.responder = slow
+    client = HttpClient(["127.0.0.1"])
+    started = time.monotonic()
+    first = client.send_all(_outgoing(f"{http_sink.url}/hook", 40), concurrency=8)
+    elapsed = time.monotonic() - started
+    second = client.send_all(_outgoing(f"{http_sink.url}/hook", 40), concurrency=8)
+    assert [(o.error, o.answer.status_code, o.answer.headers["x-echo"], o.answer.body) for o in first] == \
+        [(None, 200, str(i), f'{{"n": {i}}}'.encode()) for i in range(40)]  # each answer to its own request
+    assert all(o.answer is not None and o.answer.status_code == 200 for o in second)
+    assert most[0] == 8  # together, and never more than asked
+    assert elapsed < 40 * 0.05 / 2  # not one after another
+    # The second batch reused the first's connections: 8 in all, not 8 more.
+    assert len({r.connection for r in http_sink.requests}) == 8
+
+
+def test_in_a_batch_each_request_gets_its_own_outcome_and_each_new_connection_is_checked(http_sink: HttpSink) -> None:
+    listener = socket.create_server(("127.0.0.1", 0))  # accepts, reads, never answers
+    silent = f"http://127.0.0.1:{listener.getsockname()[1]}/hook"
+    ok = f"{http_sink.url}/hook"
+    client = HttpClient(["127.0.0.1"])
+    batch = [*_outgoing(ok, 2), Outgoing("POST", silent, {}, b"{}", (2.0, 0.5), 1024),
+             Outgoing("POST", "http://10.0.0.1/hook", {}, b"{}", TIMEOUT, 1024), *_outgoing(ok, 2)]
+    outcomes = client.send_all(batch, concurrency=4)
+    listener.close()
+    assert [o.answer.status_code if o.answer else type(o.error).__name__ for o in outcomes] == \
+        [200, 200, "OutboundTimeout", "OutboundRefused", 200, 200]
+    assert 0.5 <= outcomes[2].elapsed_s < 1.5
+    # A client whose policy refuses the sink opens no connection to it, batch or not.
+    refused = HttpClient([]).send_all(_outgoing(ok, 3), concurrency=2)
+    assert [type(o.error) for o in refused] == [OutboundRefused] * 3
+    assert len(http_sink.requests) == 4
+
+
+def test_a_batch_does_not_reuse_a_connection_the_server_closed_while_it_sat_idle() -> None:
+    server = RawServer([(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 0.1),
+                        (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", True)])
+    client = HttpClient(["127.0.0.1"])
+    first = client.send_all(_outgoing(server.url, 1), concurrency=1)
+    time.sleep(0.3)  # closed by the server between the batches, unseen: no loop runs between them
+    second = client.send_all(_outgoing(server.url, 1), concurrency=1)
+    server.close()
+    assert [o.answer.body if o.answer else o.error for o in first + second] == [b"ok", b"ok"]
+    assert len(server.received) == 2
