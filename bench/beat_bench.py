@@ -15,7 +15,7 @@ redis-server, writes schedules straight into the database (generate_series), run
   steady N hourly schedules spread over the 60 minutes: every minute N/60 come due at once.
   e2e    a burst with the runs pool (prefork, 2 processes): slot to runs.started_at (the claim).
   e2e delivered  a burst of once_distribute webhook runs with the production pools, a `runs`
-         worker (prefork, 2 processes) and a `deliver` worker (threads, 8), to a local HTTP sink: slot
+         worker (prefork, 2 processes) and a `deliver` worker (threads, 4), to a local HTTP sink: slot
          to runs.finished_at (delivered and recorded) for every run.
 Peers run from their own virtualenv under .data/bench-peers (created with pip when missing).
 Prints one table.
@@ -382,10 +382,10 @@ def punctual_burst(ctx: Context, count: int, *, workers: int = 0, beats: int = 1
     watcher, sink = None, None
     if delivered:
         sink = HttpSink().start()
-        # The Procfile's pools at their defaults (PUNCTUAL_RUN_PROCESSES=2, PUNCTUAL_DELIVER_THREADS=8).
+        # The Procfile's pools at their defaults (PUNCTUAL_RUN_PROCESSES=2, PUNCTUAL_DELIVER_THREADS=4).
         worker_procs = [start_worker_proc(ctx, "runs", "prefork", 2),
                         start_worker_proc(ctx, "deliver.webhook,deliver.slack,deliver.email,deliver.sftp",
-                                          "threads", 8)]
+                                          "threads", 4)]
         time.sleep(5)
     elif workers:
         worker_procs = [start_worker_proc(ctx, "runs", "prefork", workers)]

@@ -268,7 +268,8 @@ def main() -> None:
     parser.add_argument("--recipients", type=int, default=10_000)
     parser.add_argument("--rss-recipients", type=int, default=2_000,
                         help="a smaller run with 2 workers, to show RSS does not grow with recipients (0: skip)")
-    parser.add_argument("--threads", type=int, default=8, help="tasks in flight per worker process (-P threads -c T)")
+    parser.add_argument("--threads", type=int, default=4,
+                        help="tasks in flight per worker process (-P threads -c T: PUNCTUAL_DELIVER_THREADS)")
     parser.add_argument("--workers", default="1,2,4", help="worker process counts to compare")
     parser.add_argument("--emails", type=int, default=3_000, help="recipients of the email rows")
     parser.add_argument("--only", default="webhook,bare,email", help="comma-separated: webhook,bare,email")
