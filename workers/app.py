@@ -17,6 +17,7 @@ from shared.multiprocess_metrics import clear_multiprocess_dir, prepare_multipro
 
 METRICS_DIR, OWN_METRICS_DIR = prepare_multiprocess_dir("punctual-worker-metrics-")
 
+import gc  # noqa: E402
 import shutil  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -29,6 +30,29 @@ from shared.settings import load_settings  # noqa: E402
 
 connect_celery_logging("worker")
 app = create_celery_app()
+
+# A batch allocates thousands of short-lived objects per delivery. With Python's default thresholds
+# (700, 10, 10) the cycle collector took about a fifth of a delivery worker's CPU, most of it in full
+# collections walking the heap Celery built at start-up (timed with gc.callbacks under
+# bench/delivery_bench.py: about 120 µs of 0.6 ms a delivery; 10-30 µs with these, for about 6 MiB
+# more resident memory per process).
+GC_THRESHOLDS = (50_000, 10, 10)
+
+
+def tune_gc() -> None:
+    """Leave what exists now (modules, Celery, the pools) out of every collection, and collect less often."""
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
+@signals.worker_ready.connect  # type: ignore[misc]
+def _tune_gc_when_ready(**_: Any) -> None:
+    tune_gc()  # the main process: it runs the tasks of a threads pool
+
+
+@signals.worker_process_init.connect  # type: ignore[misc]
+def _tune_gc_in_child(**_: Any) -> None:
+    tune_gc()  # a prefork child, after the fork
 
 
 @signals.worker_init.connect  # type: ignore[misc]
