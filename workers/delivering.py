@@ -211,11 +211,19 @@ def _post_all(state: WorkerState, destination: HttpDestination, prepared: list[P
             sent.append(_failed(p, exc, 0))
         except Exception as exc:
             sent.append(_crashed(p, exc, 0))
-    for (index, _), (result, seconds) in zip(posts, post_all(state.http, state.settings, [p for _, p in posts]),
-                                             strict=True):
+    try:
+        results = post_all(state.http, state.settings, [post for _, post in posts])
+    except Exception as exc:
+        # Never lost for a bug: every claimed send is recorded, and retried like a transient error.
+        results = [(exc, 0.0) for _ in posts]
+    for (index, _), (result, seconds) in zip(posts, results, strict=True):
         ms = int(seconds * 1000)
-        sent[index] = (_failed(prepared[index], result, ms) if isinstance(result, DeliveryError)
-                       else Sent(result, None, ms, result.response_code))
+        if isinstance(result, DeliveryError):
+            sent[index] = _failed(prepared[index], result, ms)
+        elif isinstance(result, Exception):
+            sent[index] = _crashed(prepared[index], result, ms)
+        else:
+            sent[index] = Sent(result, None, ms, result.response_code)
     return [s for s in sent if s is not None]
 
 

@@ -171,22 +171,25 @@ def _parse_url(url: str) -> _Url:
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     host = parts.hostname
     if _TARGET_BAD.search(target) or _TARGET_BAD.search(host):
-        raise OutboundError(f"control characters or spaces in {url!r}")
+        raise OutboundError("the URL has control characters or spaces")  # not shown: a Slack URL is a secret
     shown = f"[{host}]" if ":" in host else host
     default = 443 if parts.scheme == "https" else 80
     return _Url(parts.scheme, host, port, target, shown if port == default else f"{shown}:{port}")
 
 
 def _head(method: str, target: str, host_header: str, headers: Mapping[str, str], length: int | None) -> bytes:
-    lines = [f"{method} {target} HTTP/1.1", f"Host: {host_header}", f"User-Agent: {USER_AGENT}",
-             "Accept-Encoding: identity"]
+    # The caller's headers go as given, replacing the defaults of the same name; the framing is ours.
+    defaults = {"user-agent": f"User-Agent: {USER_AGENT}", "accept-encoding": "Accept-Encoding: identity"}
+    lines = [f"{method} {target} HTTP/1.1", f"Host: {host_header}"]
     for name, value in headers.items():
         if not _TOKEN.fullmatch(name) or _CONTROL.search(value):
             raise ValueError(f"invalid header {name!r}")
-        if name.lower() == "user-agent":
-            lines[2] = f"{name}: {value}"
-        elif name.lower() not in _FRAMING:
+        low = name.lower()
+        if low in defaults:
+            defaults[low] = f"{name}: {value}"
+        elif low not in _FRAMING:
             lines.append(f"{name}: {value}")
+    lines += defaults.values()
     if length is not None:
         lines.append(f"Content-Length: {length}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")

@@ -73,17 +73,17 @@ def post(http: HttpClient, settings: Settings, posting: Post) -> Receipt:
     return judge(answer, None, posting.label)
 
 
-def post_all(http: HttpClient, settings: Settings,
-             posts: Sequence[Post]) -> list[tuple[Receipt | DeliveryError, float]]:
+def post_all(http: HttpClient, settings: Settings, posts: Sequence[Post]) -> list[tuple[Receipt | Exception, float]]:
     """POST them together (up to PUNCTUAL_DELIVERY_CONCURRENCY in flight) and judge each answer as post()
-    does: a receipt or the DeliveryError, with the seconds each took."""
+    does: a receipt or the DeliveryError (any other exception: a bug, for the caller to record), with the
+    seconds each took."""
     outcomes = http.send_all([Outgoing("POST", p.url, p.headers, p.body, _timeout(settings), ANSWER_CAP_BYTES)
                               for p in posts], settings.delivery_concurrency)
-    judged: list[tuple[Receipt | DeliveryError, float]] = []
+    judged: list[tuple[Receipt | Exception, float]] = []
     for posting, outcome in zip(posts, outcomes, strict=True):
         try:
             judged.append((judge(outcome.answer, outcome.error, posting.label), outcome.elapsed_s))
-        except DeliveryError as exc:
+        except Exception as exc:
             judged.append((exc, outcome.elapsed_s))
     return judged
 

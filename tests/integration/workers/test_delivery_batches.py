@@ -22,8 +22,8 @@ def test_a_large_run_is_sent_in_batches_on_keep_alive_connections(world: World, 
     assert run["status"] == "complete" and run["deliveries_delivered"] == 600
     assert len(http_sink.requests) == 600
     assert {json.loads(r.body)["subscriber"]["id"] for r in http_sink.requests} == {str(u) for u in users}
-    # A new connection per POST would be 600 connections; pooled keep-alive sessions (a few per
-    # sender thread of the worker's processes) carry them all.
+    # A new connection per POST would be 600 connections; kept-alive ones (up to the batch's
+    # PUNCTUAL_DELIVERY_CONCURRENCY per task thread of the worker's processes) carry them all.
     connections = Counter(r.connection for r in http_sink.requests)
     assert len(connections) <= 3 * 16, len(connections)
     assert max(connections.values()) >= 10
