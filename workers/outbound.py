@@ -258,36 +258,44 @@ class HttpClient:
         return loop.run_until_complete(self._send_all(requests, max(1, concurrency)))
 
     async def _send_all(self, requests: Sequence[Outgoing], concurrency: int) -> list[Outcome]:
-        limit = asyncio.Semaphore(concurrency)
-        return list(await asyncio.gather(*(self._send_one(out, limit) for out in requests)))
+        outcomes: list[Outcome | None] = [None] * len(requests)
+        queue = iter(range(len(requests)))
 
-    async def _send_one(self, out: Outgoing, limit: asyncio.Semaphore) -> Outcome:
-        async with limit:
-            started = time.monotonic()
-            stage, link = "connect", None
-            try:
-                where = _parse_url(out.url)
-                length = len(out.data) if out.data is not None else (0 if out.method == "POST" else None)
-                if out.method not in ("GET", "POST"):
-                    raise OutboundError(f"unsupported method {out.method!r}")
-                head = _head(out.method, where.target, where.host_header, out.headers, length)
-                key = (where.scheme, where.host, where.port)
-                link = self._idle_link(key)
-                if link is None:
-                    link = await asyncio.wait_for(self._open_link(key, out.timeout[0]), out.timeout[0])
-                stage = "read"
-                async with asyncio.timeout(out.timeout[1]):  # the whole answer, however slowly it trickles
-                    reading = await link.exchange(head + out.data if out.data else head, out.max_bytes)
-            except Exception as exc:
-                if link is not None:
-                    link.close()  # a half-read connection is not kept
-                return Outcome(None, _outbound_error(exc, stage, out.timeout), time.monotonic() - started)
-            if reading.keep_alive and reading.framed and not link.broken:
-                self._give_back(key, link)
-            else:
-                link.close()
-            answer = Answer(reading.status, Headers(reading.headers), b"".join(reading.chunks))
-            return Outcome(answer, None, time.monotonic() - started)
+        async def sender() -> None:
+            # `concurrency` senders take the requests in turn from one iterator: each exactly once, and no
+            # task or lock per request.
+            for index in queue:
+                outcomes[index] = await self._send_one(requests[index])
+
+        await asyncio.gather(*(sender() for _ in range(min(concurrency, len(requests)))))
+        return [o for o in outcomes if o is not None]
+
+    async def _send_one(self, out: Outgoing) -> Outcome:
+        started = time.monotonic()
+        stage, link = "connect", None
+        try:
+            where = _parse_url(out.url)
+            length = len(out.data) if out.data is not None else (0 if out.method == "POST" else None)
+            if out.method not in ("GET", "POST"):
+                raise OutboundError(f"unsupported method {out.method!r}")
+            head = _head(out.method, where.target, where.host_header, out.headers, length)
+            key = (where.scheme, where.host, where.port)
+            link = self._idle_link(key)
+            if link is None:
+                link = await asyncio.wait_for(self._open_link(key, out.timeout[0]), out.timeout[0])
+            stage = "read"
+            async with asyncio.timeout(out.timeout[1]):  # the whole answer, however slowly it trickles
+                reading = await link.exchange(head + out.data if out.data else head, out.max_bytes)
+        except Exception as exc:
+            if link is not None:
+                link.close()  # a half-read connection is not kept
+            return Outcome(None, _outbound_error(exc, stage, out.timeout), time.monotonic() - started)
+        if reading.keep_alive and reading.framed and not link.broken:
+            self._give_back(key, link)
+        else:
+            link.close()
+        answer = Answer(reading.status, Headers(reading.headers), b"".join(reading.chunks))
+        return Outcome(answer, None, time.monotonic() - started)
 
     def _links(self) -> OrderedDict[tuple[str, str, int], list[_Link]]:
         links: OrderedDict[tuple[str, str, int], list[_Link]] | None = getattr(self._local, "links", None)
