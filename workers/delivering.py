@@ -48,6 +48,7 @@ from workers.state import WorkerState, get_state
 
 logger = logging.getLogger("punctual.workers")
 GATEWAY = "gateway"
+PERSONAL_KINDS = frozenset({"email", "sftp"})  # destinations that use DeliveryContext.subscriber
 NO_GATEWAY = "the organization has no message gateway: set one with PATCH /v1/organization"
 
 
@@ -124,7 +125,9 @@ def _prepare(conn: psycopg.Connection, state: WorkerState, claimed: list[Deliver
     # destination can tell a repeat (email encodes a fan-out's attachment once per batch).
     artifacts = {aid: Artifact(row.content_type, row.filename, bytes(row.body), row.sha256)
                  for aid, row in get_artifacts(conn, sorted({d.artifact_id for d in claimed if d.artifact_id})).items()}
-    users = get_subscribers_unscoped(conn, sorted({d.user_id for d in claimed if d.user_id}))
+    # Only email and SFTP speak to the subscriber (templates, file names): an HTTP batch reads no users.
+    users = get_subscribers_unscoped(conn, sorted({d.user_id for d in claimed
+                                                   if d.user_id and d.destination_type in PERSONAL_KINDS}))
     secrets = {s.id: _decrypt(state, s.destination_secret) for s in schedules.values()}
     gateways = _gateways(conn, state, claimed)
     prepared = []

@@ -49,6 +49,8 @@ def get_subscribers(conn: psycopg.Connection, organization_id: UUID, user_ids: S
 
 def get_subscribers_unscoped(conn: psycopg.Connection, user_ids: Sequence[UUID]) -> dict[UUID, Subscriber]:
     """These users by id (workers, holding ids from deliveries that are themselves scoped)."""
+    if not user_ids:
+        return {}
     with conn.cursor(row_factory=class_row(Subscriber)) as cur:
         cur.execute(f"SELECT {_COLUMNS} FROM users u WHERE u.id = ANY(%b)", (list(user_ids),))
         return {s.id: s for s in cur.fetchall()}
