@@ -13,8 +13,10 @@ beat does, and measures:
   run s         publish -> run status complete (chunks, artifacts, every delivery, the finish)
   peak RSS MiB  the largest resident memory of any one worker process, sampled every 100 ms
 The bare loop posts the same number of bodies of the same size to the same sink with a plain
-keep-alive client (http.client, one connection per thread, in its own process): the most this
-machine's sink takes. The email rows send N fan_out messages to an aiosmtpd server in this process.
+keep-alive client (http.client, in its own process): on one connection (the reference: one plain
+client, as a script would post them) and on four connections in four threads (what the sink takes
+from several clients at once). The webhook rows' medians are printed as a share of each. The
+email rows send N fan_out messages to an aiosmtpd server in this process.
 Prints one table (and the machine's load average before each row).
 """
 
@@ -261,6 +263,15 @@ def print_table(results: list[Result]) -> None:
             print(f"{what:<18} {workers or '-':>7} {recipients:>10} {'':>9} "
                   f"{statistics.median(r.per_s for r in rows):>7.0f} {statistics.median(r.run_s for r in rows):>6.1f}"
                   f" {statistics.median(r.peak_rss_mib for r in rows):>12.1f}   (n={len(rows)})")
+    loops = {what: statistics.median(r.per_s for r in rows) for (what, _, _), rows in groups.items()
+             if what.startswith("bare loop")}
+    if loops:
+        print("\nwebhook rows against the bare loops (medians)")
+        for (what, workers, recipients), rows in groups.items():
+            if what == "webhook":
+                rate = statistics.median(r.per_s for r in rows)
+                shares = "; ".join(f"{100 * rate / loop:.0f}% of the {name}" for name, loop in loops.items())
+                print(f"  {workers} workers, {recipients} recipients: {rate:.0f}/s = {shares}")
 
 
 def main() -> None:
