@@ -8,11 +8,13 @@ connection cannot be sent to a private address by DNS rebinding, and a refused a
 connection, not the save. SFTP opens its socket with `open_socket` too. Proxies from the
 environment are ignored: a proxy would make the check meaningless.
 
-A request is written in one piece and its answer read by httptools (llhttp, Node's parser, as
-used by uvicorn) straight from the socket. A small POST on a kept connection costs about 40 µs
-of CPU here, against about 130 µs through http.client (whose header parsing is the email
-package), about 300 µs through urllib3 and about 650 µs through requests: at a thousand
-deliveries a second on two cores, the difference is most of a core (bench/delivery_bench.py).
+Requests go out on the thread's asyncio event loop: a batch's POSTs together (send_all), a single
+request as a batch of one. Each is written in one piece and its answer parsed by httptools
+(llhttp, Node's parser, as used by uvicorn) as it arrives. A small POST on a kept connection
+costs about 40 µs of CPU here, against about 130 µs through http.client (whose header parsing is
+the email package), about 300 µs through urllib3 and about 650 µs through requests: at a
+thousand deliveries a second on two cores, the difference is most of a core
+(bench/delivery_bench.py).
 What the client guarantees: a connection the server closed while idle is not reused, one
 deadline for the whole answer, a byte cap, gzip or deflate decoded under the cap, and
 interim (1xx) answers skipped.
@@ -42,7 +44,6 @@ from shared.errors import InvalidInput
 from shared.outbound import resolve_allowed
 
 USER_AGENT = "Punctual/0.1"
-READ_BYTES = 65536
 
 
 class OutboundRefused(Exception):
@@ -146,7 +147,6 @@ _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")   # none in a header value (no CR/LF: no header injection)
 _TARGET_BAD = re.compile(r"[\x00-\x20\x7f]")  # none in the request target either
 _FRAMING = frozenset({"host", "content-length", "transfer-encoding", "connection"})  # set here, not by callers
-ONE_WRITE_BYTES = 65536  # a body up to this size goes out in the same write as the head
 
 
 @dataclass(frozen=True)
@@ -209,40 +209,20 @@ class HttpClient:
                 max_bytes: int, data: bytes | None = None,
                 params: Mapping[str, str | None] | None = None) -> Answer:
         """Send a GET or POST without redirects and read the whole answer within the read timeout and the
-        byte cap.
+        byte cap: a batch of one (send_all), on the same kept connections.
 
         Raises OutboundRefused, ResponseTooLarge, OutboundTimeout when connecting took longer than
         timeout[0] or the whole answer did not arrive within timeout[1] seconds (however slowly it
         trickled), or OutboundError.
         """
-        if method not in ("GET", "POST"):
-            raise OutboundError(f"unsupported method {method!r}")
-        where = _parse_url(url)
-        target = where.target
         if params:
             query = urlencode({k: v for k, v in params.items() if v is not None})
-            target = f"{target}{'&' if '?' in target else '?'}{query}"
-        key = (where.scheme, where.host, where.port)
-        stage = "connect"
-        try:
-            head = _head(method, target, where.host_header, headers,
-                         len(data) if data is not None else (0 if method == "POST" else None))
-            sock = self._checkout(key) or self._connect(key, timeout[0])
-            stage = "read"
-            deadline = time.monotonic() + timeout[1]
-            sock.settimeout(timeout[1])  # the send too: a receiver that stops reading
-            if data and len(data) > ONE_WRITE_BYTES:
-                sock.sendall(head)
-                sock.sendall(data)
-            else:
-                sock.sendall(head + data if data else head)
-            answer, keep = _read_answer(sock, deadline, max_bytes)
-        except BaseException as exc:
-            self._forget(key)  # a half-read connection is not kept
-            raise _outbound_error(exc, stage, timeout) from None
-        if not keep:
-            self._forget(key)  # the server said it closes (or answered HTTP/1.0): the next request reconnects
-        return answer
+            url = f"{url}{'&' if '?' in url else '?'}{query}"
+        outcome = self.send_all([Outgoing(method, url, headers, data, timeout, max_bytes)], 1)[0]
+        if outcome.error is not None:
+            raise outcome.error
+        assert outcome.answer is not None
+        return outcome.answer
 
     def send_all(self, requests: Sequence[Outgoing], concurrency: int) -> list[Outcome]:
         """Send requests together from this thread: up to `concurrency` in flight on the thread's event loop,
@@ -343,46 +323,6 @@ class HttpClient:
         while len(links) > self.maxsize:
             for old in links.popitem(last=False)[1]:
                 old.close()
-
-    def _kept(self) -> OrderedDict[tuple[str, str, int], socket.socket]:
-        kept: OrderedDict[tuple[str, str, int], socket.socket] | None = getattr(self._local, "kept", None)
-        if kept is None:
-            kept = self._local.kept = OrderedDict()
-        return kept
-
-    def _checkout(self, key: tuple[str, str, int]) -> socket.socket | None:
-        kept = self._kept()
-        sock = kept.get(key)
-        if sock is None:
-            return None
-        kept.move_to_end(key)
-        # Idle, a kept connection has nothing to read unless the server closed it (or sent junk): then
-        # it is not reused, since a request on it would fail with nothing sent.
-        if select.select([sock], [], [], 0)[0]:
-            self._forget(key)
-            return None
-        return sock
-
-    def _connect(self, key: tuple[str, str, int], connect_timeout: float) -> socket.socket:
-        scheme, host, port = key
-        sock = open_socket(host, port, self.allowlist, connect_timeout, field="url")
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if scheme == "https":
-                sock = self._tls.wrap_socket(sock, server_hostname=host)  # verified against the name
-        except BaseException:
-            sock.close()
-            raise
-        kept = self._kept()
-        kept[key] = sock
-        while len(kept) > self.maxsize:
-            kept.popitem(last=False)[1].close()
-        return sock
-
-    def _forget(self, key: tuple[str, str, int]) -> None:
-        sock = self._kept().pop(key, None)
-        if sock is not None:
-            sock.close()
 
 
 class _Reading:
@@ -512,33 +452,6 @@ class _Link(asyncio.Protocol):
         self.broken = True
         if self.transport is not None:
             self.transport.close()
-
-
-def _read_answer(sock: socket.socket, deadline: float, max_bytes: int) -> tuple[Answer, bool]:
-    # A socket timeout is per recv(): a receiver trickling a byte every few seconds would hold a
-    # sender for ever. Each recv gets only what is left of one deadline for the whole answer.
-    reading = _Reading(max_bytes)
-    while not reading.complete:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise OutboundTimeout("the whole answer did not arrive within the read timeout")
-        sock.settimeout(remaining)
-        data = sock.recv(READ_BYTES)
-        if not data:
-            if reading.status and not reading.framed:
-                reading.finish()  # an answer without a length ends where the server closes
-                break
-            raise OutboundError("the server closed the connection before the answer was complete")
-        try:
-            reading.parser.feed_data(data)
-        except (httptools.HttpParserError, httptools.HttpParserUpgrade):
-            if not reading.complete:
-                raise OutboundError("the answer is not valid HTTP") from None
-            reading.keep_alive = False  # junk after the answer: the connection is not reused
-        if reading.too_large:
-            raise ResponseTooLarge(max_bytes)
-    answer = Answer(reading.status, Headers(reading.headers), b"".join(reading.chunks))
-    return answer, reading.keep_alive and reading.framed
 
 
 def _outbound_error(exc: BaseException, stage: str, timeout: tuple[float, float]) -> BaseException:
