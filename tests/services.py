@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -59,7 +60,16 @@ def truncate_all(url: str) -> None:
     its heartbeat would make what it holds look abandoned.
     """
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
+        for attempt in range(5):
+            try:
+                conn.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
+                return
+            except psycopg.errors.DeadlockDetected:
+                # A worker kept across tests may be mid-sweep: its statement takes the tables' locks in
+                # another order than TRUNCATE, and one of the two is chosen as the victim. Ours retries.
+                if attempt == 4:
+                    raise
+                time.sleep(0.2)
 
 
 class RedisServer:
