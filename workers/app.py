@@ -2,7 +2,7 @@
 
     celery -A workers.app worker -Q runs -P prefork -c 2                     # commands, fan-out: CPU
     celery -A workers.app worker -Q deliver.webhook,deliver.slack,deliver.email,deliver.sftp \\
-        -P threads -c 8                                                      # sends: I/O, batches
+        -P threads -c 4                                                      # sends: I/O, batches
     celery -A workers.app flower                                             # watch them
 
 Every worker also sweeps PostgreSQL for due retries, lost messages and the work of dead workers
@@ -30,6 +30,9 @@ from shared.settings import load_settings  # noqa: E402
 
 connect_celery_logging("worker")
 app = create_celery_app()
+# What `-P prefork` (the default) starts: Celery's prefork pool, keeping a task a pool process was
+# handed as the consumer stops (workers/prefork.py).
+app.conf.worker_pool = "workers.prefork:TaskPool"
 
 # A batch allocates thousands of short-lived objects per delivery. With Python's default thresholds
 # (700, 10, 10) the cycle collector took about a fifth of a delivery worker's CPU, most of it in full

@@ -41,10 +41,10 @@ StartWorker = Callable[..., Process]
 def start(settings: Settings, log_dir: Path, processes: list[Process]) -> StartWorker:
     """Start a worker as production runs it (runs: prefork; deliver.*: threads) and wait until it is ready."""
 
-    def run(queues: str, **env: str) -> Process:
+    def run(queues: str, *, concurrency: int | None = None, **env: str) -> Process:
         pool = "threads" if queues.startswith("deliver") else "prefork"
-        proc = start_worker(settings, log_dir, queues=queues, pool=pool, concurrency=4 if pool == "threads" else 2,
-                            **env)
+        proc = start_worker(settings, log_dir, queues=queues, pool=pool,
+                            concurrency=concurrency or (4 if pool == "threads" else 2), **env)
         processes.append(proc)
         wait_for(lambda: "ready" in proc.output() or not proc.alive(), timeout=60)
         assert proc.alive(), proc.output()

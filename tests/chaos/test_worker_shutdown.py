@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import time
 import uuid
@@ -178,3 +179,40 @@ def test_sigquit_still_stops_a_runs_worker_at_once(start: StartWorker, chaos_wor
     start("runs", **env)
     world.wait_run(run_id, timeout=60)
     _assert_each_delivered_once(world, run_id, http_sink, subscribers)
+
+
+@pytest.mark.broker
+def test_a_task_handed_to_a_pool_process_as_sigterm_comes_runs_once_and_the_worker_exits_at_once(
+        start: StartWorker, chaos_world: Callable[[Process], World], http_sink: HttpSink) -> None:
+    # The race made certain: the pool process is stopped (SIGSTOP) while its parent hands it a task, so the
+    # task sits in the process's pipe, not yet acknowledged to the parent, when the warm shutdown begins.
+    # It is resumed once the shutdown has begun: it reads the task and runs it, as it would have a moment later.
+    stopping = start("runs", concurrency=1)
+    start(DELIVER_QUEUES)
+    world = chaos_world(stopping)
+    sid = world.schedule({"type": "webhook", "url": f"{http_sink.url}/hook"})
+    (child,) = _process_ids(stopping) - {stopping.proc.pid}
+    os.kill(child, signal.SIGSTOP)
+    try:
+        run_id = world.fire(sid)
+        received = wait_for(lambda: re.search(r"start_batch\[([0-9a-f-]+)\] received", stopping.output()), timeout=20)
+        task_id = received.group(1)
+        time.sleep(0.5)  # the parent writes the task into the stopped process's pipe
+        started = time.monotonic()
+        os.kill(stopping.proc.pid, signal.SIGTERM)
+        wait_for(lambda: "Warm shutdown" in stopping.output(), timeout=10, interval=0.02)
+        time.sleep(2)  # the consumer stops, and flushes the pool, about half a second after the signal here
+    finally:
+        os.kill(child, signal.SIGCONT)
+    code = stopping.proc.wait(timeout=60)
+    took = time.monotonic() - started
+    assert code == 0, stopping.output()[-3000:]
+    assert f"start_batch[{task_id}] succeeded" in stopping.output(), "the pool process did not run the task"
+    assert took < 10, f"warm shutdown took {took:.1f}s"
+
+    # It ran, so its message was acknowledged: a worker started after it does not run it a second time.
+    carrying_on = start("runs")
+    assert world.wait_run(run_id, timeout=30)["status"] == "complete"
+    time.sleep(1)
+    assert f"start_batch[{task_id}] received" not in carrying_on.output(), "a task that ran was delivered again"
+    assert [r.path for r in http_sink.requests] == ["/hook"]
