@@ -56,7 +56,7 @@ NO_GATEWAY = "the organization has no message gateway: set one with PATCH /v1/or
 class Prepared:
     """A claimed delivery with what sending it needs, or why it cannot be sent."""
     delivery: Delivery
-    context: DeliveryContext | None
+    context: DeliveryContext | None  # None, as the artifact, exactly when there is a problem
     artifact: Artifact | None
     policy: RetryPolicy
     problem: str | None = None
@@ -204,8 +204,8 @@ def _post_all(state: WorkerState, destination: HttpDestination, prepared: list[P
     sent: list[Sent | None] = []
     posts: list[tuple[int, Post]] = []
     for p in prepared:
-        if p.problem is not None or p.context is None or p.artifact is None:
-            sent.append(Sent(None, Failure(p.problem or "nothing to send", permanent=True), 0))
+        if p.context is None or p.artifact is None:
+            sent.append(_unsendable(p))
             continue
         try:
             posts.append((len(sent), destination.posting(p.context, p.artifact)))
@@ -231,8 +231,8 @@ def _post_all(state: WorkerState, destination: HttpDestination, prepared: list[P
 
 
 def _send_one(destination: Destination, prepared: Prepared) -> Sent:
-    if prepared.problem is not None or prepared.context is None or prepared.artifact is None:
-        return Sent(None, Failure(prepared.problem or "nothing to send", permanent=True), 0)
+    if prepared.context is None or prepared.artifact is None:
+        return _unsendable(prepared)
     started = time.monotonic()
     try:
         receipt = destination.send(prepared.context, prepared.artifact)
@@ -241,6 +241,11 @@ def _send_one(destination: Destination, prepared: Prepared) -> Sent:
     except Exception as exc:
         return _crashed(prepared, exc, _ms(started))
     return Sent(receipt, None, _ms(started), receipt.response_code)
+
+
+def _unsendable(prepared: Prepared) -> Sent:
+    # Prepared without a context or an artifact, for the reason in `problem`: failed for good, nothing sent.
+    return Sent(None, Failure(prepared.problem or "nothing to send", permanent=True), 0)
 
 
 def _failed(prepared: Prepared, exc: DeliveryError, elapsed_ms: int) -> Sent:

@@ -23,27 +23,17 @@ task is rejected back to the broker: task_reject_on_worker_lost).
 
 from __future__ import annotations
 
-from typing import Any
-
 from celery.concurrency.asynpool import AsynPool
 from celery.concurrency.prefork import TaskPool as CeleryPreforkPool
 
 
-def count_handed_tasks_as_accepted(cache: dict[Any, Any]) -> int:
-    """Mark each task of the pool's cache that a live pool process has been handed (its message written,
-    or being written, to the process's pipe) as accepted; return how many were."""
-    marked = 0
-    for job in tuple(cache.values()):
-        process = getattr(job, "_write_to", None)
-        if not job._accepted and process is not None and process._is_alive():
-            job._accepted = True
-            marked += 1
-    return marked
-
-
 class _AsynPool(AsynPool):  # type: ignore[misc]
     def flush(self) -> None:
-        count_handed_tasks_as_accepted(self._cache)
+        # A task written (or being written) to a live pool process's pipe: its process runs it.
+        for job in tuple(self._cache.values()):
+            process = job._write_to
+            if not job._accepted and process is not None and process._is_alive():
+                job._accepted = True
         super().flush()
 
 

@@ -64,13 +64,11 @@ def raise_for_answer(response: Answer, label: str, now: float) -> None:
 
 
 def post(http: HttpClient, settings: Settings, posting: Post) -> Receipt:
-    """POST on the pooled client and judge the answer; raises DeliveryError."""
-    try:
-        answer = http.request("POST", posting.url, headers=posting.headers, data=posting.body,
-                              max_bytes=ANSWER_CAP_BYTES, timeout=_timeout(settings))
-    except Exception as exc:
-        return judge(None, exc, posting.label)
-    return judge(answer, None, posting.label)
+    """POST on the pooled client and judge the answer (a batch of one); raises DeliveryError."""
+    result, _ = post_all(http, settings, [posting])[0]
+    if isinstance(result, Exception):
+        raise result
+    return result
 
 
 def post_all(http: HttpClient, settings: Settings, posts: Sequence[Post]) -> list[tuple[Receipt | Exception, float]]:
